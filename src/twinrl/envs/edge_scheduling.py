@@ -301,10 +301,14 @@ class EdgeSchedulingEnv(gym.Env[Any, int]):
 
     def step_batch(
         self, state: EdgeState, actions: NDArray[np.int64]
-    ) -> tuple[EdgeState, NDArray, NDArray[np.float64], NDArray[np.bool_], NDArray[np.int8]]:
-        """Batched dynamics for the digital twin: ``(next_state, obs, reward, terminated, mask)``."""
+    ) -> tuple[EdgeState, NDArray, NDArray[np.float64], NDArray[np.bool_], NDArray[np.int8] | None]:
+        """Batched dynamics for the digital twin: ``(next_state, obs, reward, terminated, mask)``.
+
+        ``mask`` is None in the ``order`` formulation, where every action is always valid.
+        """
         nxt, reward, terminated = step_batch(self.params, state, actions)
-        return nxt, observe(self.params, nxt), reward, terminated, action_mask(self.params, nxt)
+        mask = None if self.params.formulation == "order" else action_mask(self.params, nxt)
+        return nxt, observe(self.params, nxt), reward, terminated, mask
 
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(

@@ -1,0 +1,165 @@
+"""Tabular Q-learning (paper 002, Eq. 4-5) with the exploration schedule of Algorithms 1-2."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+from twinrl.agents.base import Transitions, as_generator
+from twinrl.agents.selection import UNIFORMS_PER_ACTION, epsilon_at, epsilon_greedy
+from twinrl.envs._validate import check_choice, check_range
+
+
+@dataclass(frozen=True)
+class QLearningConfig:
+    """Hyper-parameters of tabular Q-learning. Defaults follow paper 002, Section IV."""
+
+    lr: float = 0.1
+    """Learning rate alpha of Eq. (5)."""
+    gamma: float = 0.9
+    """Discount factor (irrelevant in one-step episodes such as the ``order`` formulation)."""
+    eps_min: float = 0.1
+    """Floor of the exploration rate."""
+    eps0: float = 0.9
+    """Initial excess exploration: eps_i = eps_min + eps0 exp(-i / beta); 0.9 starts at 1.0."""
+    beta: float = 5000.0
+    """Decay constant of the exploration rate, in physical iterations."""
+    q_init: float = 0.0
+    """Initial value of every Q entry. With rewards below it (costs), untried actions look best and
+    greedy steps sweep the action space; above it, greedy steps repeat the best tried action."""
+    tie_break: Literal["random", "first"] = "random"
+    """How greedy choices break ties among equal Q values."""
+    reward_offset: float = 0.0
+    """Constant added to every reward before the update; shifts rewards relative to ``q_init``."""
+
+    def __post_init__(self) -> None:
+        check_range("lr", self.lr, 0.0, 1.0)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("eps_min", self.eps_min, 0.0, 1.0)
+        check_range("eps0", self.eps0, 0.0, 1.0)
+        check_range("beta", self.beta, 1e-9, math.inf)
+        check_range("q_init", self.q_init, -1e300, 1e300)
+        check_range("reward_offset", self.reward_offset, -1e300, 1e300)
+        check_choice("tie_break", self.tie_break, ("random", "first"))
+
+
+class QLearning:
+    """Tabular Q-learning over a ``Discrete`` observation and action space.
+
+    Each epsilon-greedy decision draws exactly two uniforms from the agent's own RNG (see
+    :mod:`twinrl.agents.selection`). The exploration rate follows the 1-based physical iteration set
+    by :meth:`begin_iteration`, which the training loop calls once per physical step.
+    """
+
+    def __init__(
+        self,
+        n_states: int,
+        n_actions: int,
+        config: QLearningConfig | None = None,
+        *,
+        rng: np.random.Generator | np.random.SeedSequence | int | None = None,
+    ) -> None:
+        if n_states < 1 or n_actions < 1:
+            raise ValueError(f"need n_states >= 1 and n_actions >= 1, got {n_states}, {n_actions}")
+        self.config = config or QLearningConfig()
+        self.q = np.full((n_states, n_actions), self.config.q_init, dtype=np.float64)
+        self.iteration = 1
+        self.rng = as_generator(rng)
+        self._all_actions = np.arange(n_actions, dtype=np.int64)
+
+    @classmethod
+    def for_env(
+        cls,
+        env: gym.Env[Any, Any],
+        config: QLearningConfig | None = None,
+        *,
+        rng: np.random.Generator | np.random.SeedSequence | int | None = None,
+    ) -> QLearning:
+        """A Q-table sized for ``env``; both spaces must be ``Discrete``."""
+        obs_space, act_space = env.observation_space, env.action_space
+        if not isinstance(obs_space, gym.spaces.Discrete) or not isinstance(
+            act_space, gym.spaces.Discrete
+        ):
+            raise TypeError(
+                "tabular Q-learning needs Discrete observation and action spaces, got "
+                f"{obs_space} and {act_space}; for EdgeScheduling-v0 use observation='index'"
+            )
+        return cls(int(obs_space.n), int(act_space.n), config, rng=rng)
+
+    @property
+    def epsilon(self) -> float:
+        c = self.config
+        return epsilon_at(self.iteration, c.eps_min, c.eps0, c.beta)
+
+    def begin_iteration(self, iteration: int) -> None:
+        """Set the 1-based physical iteration that drives the exploration schedule."""
+        self.iteration = iteration
+
+    def _valid(self, mask: NDArray[np.int8] | None) -> NDArray[np.int64]:
+        if mask is None:
+            return self._all_actions
+        valid = np.flatnonzero(np.asarray(mask)).astype(np.int64)
+        if valid.size == 0:
+            raise ValueError("the action mask allows no action")
+        return valid
+
+    def act(self, obs: Any, *, explore: bool, mask: NDArray[np.int8] | None = None) -> int:
+        """Epsilon-greedy if ``explore``; else greedy with ties to the lowest index (no RNG use)."""
+        s = self._state_index(obs)
+        valid = self._valid(mask)
+        if explore:
+            u = self.rng.random(UNIFORMS_PER_ACTION)
+            random_ties = self.config.tie_break == "random"
+            return int(epsilon_greedy(self.q[s], valid, self.epsilon, u[0], u[1], random_ties))
+        return int(epsilon_greedy(self.q[s], valid, -1.0, 1.0, 0.0, False))
+
+    def learn(self, transitions: Transitions) -> dict[str, float]:
+        """Apply Eq. (5) to each transition in order: Q += lr (r + offset + gamma max Q' - Q)."""
+        c = self.config
+        td_sum = 0.0
+        for i in range(len(transitions)):
+            s = self._state_index(transitions.obs[i])
+            a = int(transitions.action[i])
+            target = float(transitions.reward[i]) + c.reward_offset
+            if not transitions.terminated[i]:
+                s_next = self._state_index(transitions.next_obs[i])
+                row = self.q[s_next]
+                if transitions.next_mask is not None:
+                    row = row[np.asarray(transitions.next_mask[i], dtype=bool)]
+                if row.size:
+                    target = target + c.gamma * float(row.max())
+            q = self.q[s, a]
+            td = target - q
+            self.q[s, a] = q + c.lr * td
+            td_sum += abs(td)
+        return {"td_abs_mean": td_sum / max(len(transitions), 1)}
+
+    def _state_index(self, obs: Any) -> int:
+        s = int(np.asarray(obs).item()) if np.ndim(obs) == 0 else -1
+        if not 0 <= s < self.q.shape[0]:
+            raise ValueError(f"observation {obs!r} is not a state index in [0, {self.q.shape[0]})")
+        return s
+
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        return {"q": self.q.copy(), "iteration": np.array(self.iteration, dtype=np.int64)}
+
+    def load_state_dict(self, state: dict[str, NDArray[Any]]) -> None:
+        q = np.asarray(state["q"], dtype=np.float64)
+        if q.shape != self.q.shape:
+            raise ValueError(f"Q-table of shape {q.shape} does not fit this agent's {self.q.shape}")
+        self.q = q.copy()
+        self.iteration = int(state["iteration"])
+
+    def spawn(self, rng: np.random.Generator) -> QLearning:
+        """A twin agent: same configuration and parameters, its own random stream."""
+        twin = QLearning(self.q.shape[0], self.q.shape[1], self.config, rng=rng)
+        twin.load_state_dict(self.state_dict())
+        return twin
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return asdict(self.config)

@@ -1,0 +1,78 @@
+"""Compiled action-selection primitives shared by the agents and the fused training backend.
+
+Each primitive consumes a *fixed* number of uniform random numbers, handed in by the caller. That
+is what lets :mod:`twinrl.experiments.fused` pre-draw the same uniforms in blocks and reproduce the
+general training loop exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+UNIFORMS_PER_ACTION = 2
+"""An epsilon-greedy decision uses two uniforms: explore-or-not, then which action."""
+
+
+def epsilon_at(iteration: int, eps_min: float, eps0: float, beta: float) -> float:
+    """Exploration rate at a 1-based physical iteration: eps_min + eps0 exp(-i / beta) (Alg. 1-2,
+    line 3), capped at 1."""
+    return min(1.0, eps_min + eps0 * math.exp(-iteration / beta))
+
+
+@numba.njit(cache=True)
+def epsilon_greedy(
+    q: NDArray[np.float64],
+    valid: NDArray[np.int64],
+    eps: float,
+    u_explore: float,
+    u_choice: float,
+    random_ties: bool,
+) -> int:  # pragma: no cover - compiled
+    """Epsilon-greedy choice among ``valid`` action indices (ascending).
+
+    Explores when ``u_explore < eps``: the ``floor(u_choice * n_valid)``-th valid action. Otherwise
+    greedy: among the valid actions with the largest Q value, the ``floor(u_choice * n_ties)``-th in
+    ascending order (``random_ties``) or the first.
+    """
+    n = valid.shape[0]
+    if u_explore < eps:
+        return valid[int(u_choice * n)]
+    best = -np.inf
+    ties = 0
+    for i in range(n):
+        v = q[valid[i]]
+        if v > best:
+            best = v
+            ties = 1
+        elif v == best:
+            ties += 1
+    rank = int(u_choice * ties) if random_ties else 0
+    for i in range(n):
+        if q[valid[i]] == best:
+            if rank == 0:
+                return valid[i]
+            rank -= 1
+    return valid[0]
+
+
+@numba.njit(cache=True)
+def sample_distinct(n: int, uniforms: NDArray[np.float64]) -> NDArray[np.int64]:  # pragma: no cover
+    """``len(uniforms)`` distinct integers from ``range(n)``, uniformly (Floyd's algorithm).
+
+    Uses exactly one uniform per sample and O(k) memory beyond a set, in insertion order.
+    """
+    k = uniforms.shape[0]
+    out = np.empty(k, dtype=np.int64)
+    chosen = set()
+    chosen.add(-1)  # give numba the element type
+    for i in range(k):
+        j = n - k + i
+        t = int(uniforms[i] * (j + 1))
+        pick = j if t in chosen else t
+        chosen.add(pick)
+        out[i] = pick
+    return out

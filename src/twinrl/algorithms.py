@@ -1,0 +1,65 @@
+"""Named algorithms (``ql``, ``dteql``, ``dtaql``): an agent plus assists, all seeded from one seed.
+
+The random streams are derived as ``SeedSequence(seed).spawn(3) -> (env, agent, assists)``; the
+fused backend (:mod:`twinrl.experiments.fused`) derives the same streams, which is what makes the
+two bit-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from twinrl.agents.qlearning import QLearning, QLearningConfig
+from twinrl.assists.action_trials import ActionTrials
+from twinrl.assists.base import Assist
+from twinrl.assists.twin_agents import TwinAgents
+
+ALGORITHMS = {
+    "ql": "physical tabular Q-learning (no twin)",
+    "dteql": "DT-assisted exploring Q-learning: ActionTrials(n_trials) on Q-learning (Alg. 2)",
+    "dtaql": "DT-assisted asynchronous Q-learning: TwinAgents(n_agents, sync_every) (Alg. 1)",
+}
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The random streams of one run, derived from one seed."""
+
+    env_seed: int
+    agent: np.random.SeedSequence
+    assists: np.random.SeedSequence
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Streams:
+        env_ss, agent_ss, assist_ss = np.random.SeedSequence(seed).spawn(3)
+        return cls(int(env_ss.generate_state(1)[0]), agent_ss, assist_ss)
+
+
+def build_algorithm(
+    name: str,
+    env: gym.Env[Any, Any],
+    seed: int,
+    *,
+    agent_config: QLearningConfig | None = None,
+    n_trials: int = 500,
+    n_agents: int = 500,
+    sync_every: int = 512,
+) -> tuple[QLearning, list[Assist]]:
+    """The agent and assists of a named algorithm for ``env``."""
+    if name not in ALGORITHMS:
+        raise ValueError(f"algorithm {name!r} is unknown; choose one of {', '.join(ALGORITHMS)}")
+    streams = Streams.from_seed(seed)
+    agent = QLearning.for_env(env, agent_config, rng=streams.agent)
+    assists: list[Assist] = []
+    if name == "dteql":
+        n_actions = int(env.action_space.n)  # type: ignore[attr-defined]
+        assists.append(ActionTrials(n_trials, n_actions, rng=streams.assists))
+    elif name == "dtaql":
+        twin_agents = TwinAgents(n_agents, sync_every, rng=streams.assists)
+        twin_agents.attach(agent)
+        assists.append(twin_agents)
+    return agent, assists

@@ -1,0 +1,9 @@
+"""Assists: ways the digital space speeds up learning (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+from twinrl.assists.action_trials import ActionTrials
+from twinrl.assists.base import Assist, StepContext
+from twinrl.assists.twin_agents import TwinAgents
+
+__all__ = ["ActionTrials", "Assist", "StepContext", "TwinAgents"]

@@ -1,0 +1,51 @@
+"""Simultaneous trials of many actions from one state (DTEQL, paper 002 Algorithm 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twinrl.agents.base import Agent, as_generator
+from twinrl.agents.selection import sample_distinct
+from twinrl.assists.base import StepContext, twin_transitions, valid_actions
+
+
+class ActionTrials:
+    """After each physical step, try ``n_trials`` distinct random actions from the same state in the
+    twin and learn from every outcome (Algorithm 2, lines 7-14).
+
+    The trials are drawn uniformly among the valid actions (they may include the physical action).
+    With fewer valid actions than ``n_trials``, every valid action is tried. Each iteration uses
+    exactly ``min(n_trials, n_valid)`` uniforms from this assist's own RNG.
+
+    Algorithm 2, line 13 writes the physical reward ``r`` in the twin update; we use each trial's
+    own reward ``r_j``, which is what the text describes ("obtain reward r_1 ... r_phi").
+
+    Args:
+        n_trials: phi, the number of actions tried in the twin per physical step.
+        n_actions: size of the action space.
+        rng: this assist's random stream.
+    """
+
+    name = "action_trials"
+
+    def __init__(
+        self,
+        n_trials: int,
+        n_actions: int,
+        *,
+        rng: np.random.Generator | np.random.SeedSequence | int | None = None,
+    ) -> None:
+        if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)):
+            raise TypeError(f"n_trials must be an int >= 1, got {n_trials!r}")
+        if n_trials < 1:
+            raise ValueError(f"n_trials={n_trials} is out of range; allowed: an int >= 1")
+        self.n_trials = int(n_trials)
+        self.n_actions = int(n_actions)
+        self.rng = as_generator(rng)
+
+    def after_step(self, ctx: StepContext, agent: Agent) -> None:
+        valid = valid_actions(ctx.mask, self.n_actions)
+        k = min(self.n_trials, valid.shape[0])
+        actions = valid[sample_distinct(valid.shape[0], self.rng.random(k))]  # line 7
+        out = ctx.twin.trial(ctx.twin.identical_state, actions)  # line 8
+        agent.learn(twin_transitions(ctx, actions, out))  # lines 12-14

@@ -1,0 +1,95 @@
+"""Asynchronous twin agents (DTAQL, paper 002 Algorithm 1)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twinrl.agents.base import Agent, Transitions, as_generator
+from twinrl.assists.base import StepContext, twin_transitions
+
+
+class Spawnable(Agent, Protocol):
+    def spawn(self, rng: np.random.Generator) -> Any: ...
+
+    def begin_iteration(self, iteration: int) -> None: ...
+
+
+class TwinAgents:
+    """``n_agents`` twin agents, each with its own parameters, act epsilon-greedily from the synced
+    state in their own digital domains and learn from their own outcomes (Algorithm 1, lines 7-10).
+    Every ``sync_every`` physical iterations the physical and twin parameters are averaged and the
+    average is copied to all of them (lines 11-17).
+
+    Averaging applies to every floating-point array of ``state_dict()``; it is summed in the order
+    physical, twin 1, ..., twin phi and then divided by ``1 + phi``. Other arrays (counters) are kept
+    from the physical agent. Algorithm 1, line 9 writes the physical reward ``r``; each twin agent
+    learns from its own reward.
+
+    Args:
+        n_agents: phi, the number of twin agents.
+        sync_every: delta, the knowledge-sharing period in physical iterations (512 in the paper).
+        rng: stream from which each twin agent's own stream is spawned.
+    """
+
+    name = "twin_agents"
+
+    def __init__(
+        self,
+        n_agents: int,
+        sync_every: int = 512,
+        *,
+        rng: np.random.SeedSequence | int | None = None,
+    ) -> None:
+        for label, value in (("n_agents", n_agents), ("sync_every", sync_every)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{label}={value!r} is out of range; allowed: an int >= 1")
+        self.n_agents = int(n_agents)
+        self.sync_every = int(sync_every)
+        seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
+        self._streams = seq.spawn(self.n_agents)
+        self.agents: list[Spawnable] = []
+
+    def attach(self, agent: Agent) -> None:
+        """Create the twin agents as copies of the physical agent (Fig. 1: twins mirror it)."""
+        spawn = getattr(agent, "spawn", None)
+        if not callable(spawn):
+            raise TypeError(f"{type(agent).__name__} cannot spawn twin agents (needs spawn(rng))")
+        self.agents = [spawn(as_generator(s)) for s in self._streams]
+
+    def after_step(self, ctx: StepContext, agent: Agent) -> None:
+        if not self.agents:
+            self.attach(agent)
+        actions = np.empty(self.n_agents, dtype=np.int64)
+        for j, twin_agent in enumerate(self.agents):  # line 8
+            twin_agent.begin_iteration(ctx.iteration)
+            actions[j] = twin_agent.act(ctx.obs, explore=True, mask=ctx.mask)
+        out = ctx.twin.trial(ctx.twin.identical_state, actions)
+        batch = twin_transitions(ctx, actions, out)
+        for j, twin_agent in enumerate(self.agents):  # line 9
+            twin_agent.learn(_row(batch, j))
+        if ctx.iteration % self.sync_every == 0:  # lines 11-17
+            self.share(agent)
+
+    def share(self, agent: Agent) -> None:
+        """Average the physical and twin parameters and copy the average to all of them."""
+        states = [agent.state_dict()] + [a.state_dict() for a in self.agents]
+        merged = dict(states[0])
+        for key, value in states[0].items():
+            if np.issubdtype(np.asarray(value).dtype, np.floating):
+                total = np.array(value, dtype=np.float64, copy=True)
+                for other in states[1:]:
+                    total += other[key]
+                merged[key] = total / (1 + self.n_agents)
+        agent.load_state_dict(merged)
+        for twin_agent in self.agents:
+            twin_agent.load_state_dict(merged)
+
+
+def _row(batch: Transitions, j: int) -> Transitions:
+    def pick(x: NDArray[Any] | None) -> NDArray[Any] | None:
+        return None if x is None else x[j : j + 1]
+
+    return Transitions(*(pick(x) for x in batch))  # type: ignore[arg-type]

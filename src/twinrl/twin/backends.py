@@ -1,0 +1,125 @@
+"""Backends that step many digital domains: one batched numpy call, or a get/set_state loop."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, NamedTuple, Protocol
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+
+class DomainSteps(NamedTuple):
+    """Outcome of stepping K domains once; every field has leading axis K."""
+
+    states: list[Any]
+    next_obs: NDArray[Any]
+    reward: NDArray[np.float64]
+    terminated: NDArray[np.bool_]
+    truncated: NDArray[np.bool_]
+    next_mask: NDArray[np.int8] | None
+
+
+class Backend(Protocol):
+    """Steps a list of domain states, one action each, without touching the physical env."""
+
+    name: str
+
+    def step(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps: ...
+
+
+def is_twinnable(env: gym.Env[Any, Any]) -> bool:
+    """Whether ``env`` offers ``get_state``/``set_state`` (what the serial backend needs)."""
+    base = env.unwrapped
+    return callable(getattr(base, "get_state", None)) and callable(getattr(base, "set_state", None))
+
+
+def has_batched_dynamics(env: gym.Env[Any, Any]) -> bool:
+    """Whether ``env`` exposes a pure ``step_batch`` (what the vectorized backend needs)."""
+    return is_twinnable(env) and callable(getattr(env.unwrapped, "step_batch", None))
+
+
+class SerialBackend:
+    """Any twinnable env: restore each domain's state into a private copy, step, snapshot.
+
+    The copy is made once, so stepping the twin never changes the physical env.
+    """
+
+    name = "serial"
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        if not is_twinnable(env):
+            raise TypeError(
+                f"{type(env.unwrapped).__name__} has no get_state()/set_state(); a digital twin "
+                "needs them to mirror the physical state (see twinrl.testing.check_twinnable)"
+            )
+        self._sim = copy.deepcopy(env.unwrapped)
+
+    def step(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps:
+        obs, rewards, term, trunc, masks, nexts = [], [], [], [], [], []
+        for state, action in zip(states, actions, strict=True):
+            self._sim.set_state(state)
+            o, r, te, tr, info = self._sim.step(int(action))
+            nexts.append(self._sim.get_state())
+            obs.append(o)
+            rewards.append(r)
+            term.append(te)
+            trunc.append(tr)
+            masks.append(info.get("action_mask"))
+        mask = None if any(m is None for m in masks) else np.stack(masks).astype(np.int8)
+        return DomainSteps(
+            nexts,
+            np.stack([np.asarray(o) for o in obs]),
+            np.asarray(rewards, dtype=np.float64),
+            np.asarray(term, dtype=bool),
+            np.asarray(trunc, dtype=bool),
+            mask,
+        )
+
+
+class VectorizedBackend:
+    """An env with pure batched dynamics: all K domains in one call of ``step_batch``."""
+
+    name = "vectorized"
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        if not has_batched_dynamics(env):
+            raise TypeError(
+                f"{type(env.unwrapped).__name__} has no step_batch(); use backend='serial'"
+            )
+        self._env = env.unwrapped
+
+    def step(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps:
+        batch = stack_states(states)
+        nxt, obs, reward, terminated, mask = self._env.step_batch(batch, actions)
+        items = [nxt.item(i) for i in range(len(states))]
+        truncated = np.zeros(len(states), dtype=bool)
+        return DomainSteps(items, obs, reward, terminated, truncated, mask)
+
+
+def stack_states(states: list[Any]) -> Any:
+    """Stack unbatched dataclass states along a new leading axis (shared arrays broadcast)."""
+    first = states[0]
+    if all(s is first for s in states):
+        return first.tile(len(states))
+    fields = {
+        name: np.stack([np.asarray(getattr(s, name)) for s in states])
+        for name in first.__dataclass_fields__
+        if name != "rng_state"
+    }
+    return type(first)(**fields)
+
+
+BACKENDS = ("auto", "vectorized", "serial")
+
+
+def make_backend(env: gym.Env[Any, Any], name: str = "auto") -> Backend:
+    """``vectorized`` if the env has batched dynamics (``auto``), else ``serial``."""
+    if name == "auto":
+        name = "vectorized" if has_batched_dynamics(env) else "serial"
+    if name == "vectorized":
+        return VectorizedBackend(env)
+    if name == "serial":
+        return SerialBackend(env)
+    raise ValueError(f"backend={name!r} is not allowed; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,58 @@
+"""The digital space of a physical env: one identical domain and many different domains."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+from twinrl.twin.backends import Backend, DomainSteps, make_backend
+
+
+class DigitalTwin:
+    """Digital space of a physical env (paper 000, Section II-A; DESIGN.md section 3).
+
+    The *identical* domain mirrors the physical state at every :meth:`sync`. *Different* domains
+    start from a synced state and try other actions (:meth:`trial`) or run ahead
+    (:meth:`step_domains`); they never touch the physical env. This twin has perfect fidelity: its
+    dynamics and parameters are the physical env's own.
+
+    Args:
+        env: the physical env; it must be twinnable (``get_state``/``set_state``).
+        backend: ``"vectorized"`` (the env's batched dynamics), ``"serial"`` (a get/set_state loop
+            over a private copy) or ``"auto"``. All give identical results.
+    """
+
+    def __init__(self, env: gym.Env[Any, Any], *, backend: str = "auto") -> None:
+        self.backend: Backend = make_backend(env, backend)
+        self._identical: Any | None = None
+        self.evaluations = 0
+        """Number of domain steps simulated so far (the twin's work, reported beside the
+        physical iterations)."""
+
+    def sync(self, state: Any) -> None:
+        """The identical domain mirrors the physical state (Fig. 1 of paper 000)."""
+        self._identical = state
+
+    @property
+    def identical_state(self) -> Any:
+        """The physical state as mirrored at the last :meth:`sync`."""
+        if self._identical is None:
+            raise RuntimeError("the twin has not been synced with the physical env yet")
+        return self._identical
+
+    def trial(self, state: Any, actions: NDArray[np.int64]) -> DomainSteps:
+        """Try each action in its own different domain, all synced to ``state``."""
+        actions = np.asarray(actions, dtype=np.int64)
+        return self.step_domains([state] * actions.shape[0], actions)
+
+    def step_domains(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps:
+        """Step K domains, each from its own state with its own action."""
+        if len(states) != len(actions):
+            raise ValueError(f"got {len(states)} domain states but {len(actions)} actions")
+        if len(states) == 0:
+            raise ValueError("step_domains needs at least one domain")
+        self.evaluations += len(states)
+        return self.backend.step(states, np.asarray(actions, dtype=np.int64))
