@@ -60,19 +60,21 @@ def epsilon_greedy(
 
 
 @numba.njit(cache=True)
-def sample_distinct(n: int, uniforms: NDArray[np.float64]) -> NDArray[np.int64]:  # pragma: no cover
+def sample_distinct(
+    n: int, uniforms: NDArray[np.float64], marks: NDArray[np.int64], token: int
+) -> NDArray[np.int64]:  # pragma: no cover - compiled
     """``len(uniforms)`` distinct integers from ``range(n)``, uniformly (Floyd's algorithm).
 
-    Uses exactly one uniform per sample and O(k) memory beyond a set, in insertion order.
+    Uses exactly one uniform per sample, in insertion order. ``marks`` is caller-owned scratch of
+    length >= n; an entry equal to ``token`` means "already chosen", so each call must pass a token
+    never used before with that scratch array (e.g. a call counter starting at 1).
     """
     k = uniforms.shape[0]
     out = np.empty(k, dtype=np.int64)
-    chosen = set()
-    chosen.add(-1)  # give numba the element type
     for i in range(k):
         j = n - k + i
         t = int(uniforms[i] * (j + 1))
-        pick = j if t in chosen else t
-        chosen.add(pick)
+        pick = j if marks[t] == token else t
+        marks[pick] = token
         out[i] = pick
     return out

@@ -42,10 +42,14 @@ class ActionTrials:
         self.n_trials = int(n_trials)
         self.n_actions = int(n_actions)
         self.rng = as_generator(rng)
+        self._marks = np.zeros(self.n_actions, dtype=np.int64)
+        self._calls = 0
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
         valid = valid_actions(ctx.mask, self.n_actions)
         k = min(self.n_trials, valid.shape[0])
-        actions = valid[sample_distinct(valid.shape[0], self.rng.random(k))]  # line 7
+        self._calls += 1
+        picks = sample_distinct(valid.shape[0], self.rng.random(k), self._marks, self._calls)
+        actions = valid[picks]  # line 7
         out = ctx.twin.trial(ctx.twin.identical_state, actions)  # line 8
         agent.learn(twin_transitions(ctx, actions, out))  # lines 12-14
