@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from twinrl import envs as envs  # registers the environments with gymnasium
-
 __version__ = "0.1.0"
+
+from twinrl import envs as envs  # registers the environments with gymnasium
+from twinrl.training import Run, train
+
+__all__ = ["Run", "__version__", "envs", "train"]

@@ -81,7 +81,9 @@ def train(
         action = agent.act(obs, explore=True, mask=mask)
         next_obs, reward, terminated, truncated, next_info = env.step(action)
         agent.learn(
-            Transitions.single(obs, action, reward, next_obs, terminated, next_info.get("action_mask"))
+            Transitions.single(
+                obs, action, float(reward), next_obs, terminated, next_info.get("action_mask")
+            )
         )
         if twin is not None:
             ctx = StepContext(i, obs, mask, action, twin)

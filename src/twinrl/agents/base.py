@@ -45,7 +45,7 @@ class Transitions(NamedTuple):
             source=np.array([source], dtype=np.int64),
         )
 
-    def __len__(self) -> int:  # type: ignore[override]  # number of transitions, not of fields
+    def __len__(self) -> int:  # number of transitions, not of fields
         return int(self.action.shape[0])
 
 
@@ -65,7 +65,9 @@ class Agent(Protocol):
     def load_state_dict(self, state: dict[str, NDArray[Any]]) -> None: ...
 
 
-def as_generator(rng: np.random.Generator | np.random.SeedSequence | int | None) -> np.random.Generator:
+def as_generator(
+    rng: np.random.Generator | np.random.SeedSequence | int | None,
+) -> np.random.Generator:
     """A numpy Generator from a Generator, a SeedSequence, an int seed or None (fresh entropy)."""
     if isinstance(rng, np.random.Generator):
         return rng

@@ -256,7 +256,7 @@ class EdgeSchedulingEnv(gym.Env[Any, int]):
     def __init__(self, **kwargs: Any) -> None:
         self.params = EdgeParams(**kwargs)
         p = self.params
-        self.action_space = spaces.Discrete(p.n_actions)
+        self.action_space = spaces.Discrete(p.n_actions)  # type: ignore[assignment]
         if p.observation == "index":
             n_obs = 1 if p.formulation == "order" else k.num_prefixes(p.n_tasks)
             self.observation_space: spaces.Space[Any] = spaces.Discrete(n_obs)
@@ -273,7 +273,7 @@ class EdgeSchedulingEnv(gym.Env[Any, int]):
         """An immutable snapshot of the env, including its RNG state."""
         if self._state is None:
             raise RuntimeError("call reset() before get_state()")
-        return replace(self._copy(self._state), rng_state=self.np_random.bit_generator.state)
+        return replace(self._copy(self._state), rng_state=dict(self.np_random.bit_generator.state))
 
     def set_state(self, state: EdgeState) -> None:
         """Restore a snapshot from :meth:`get_state` exactly (RNG included)."""
@@ -291,13 +291,19 @@ class EdgeSchedulingEnv(gym.Env[Any, int]):
 
     @staticmethod
     def _copy(state: EdgeState) -> EdgeState:
-        arrays = (state.tasks, state.order, state.n_sent, state.t_ready, state.t_server)
-        frozen = []
-        for a in arrays:
+        def frozen(a: NDArray[Any]) -> NDArray[Any]:
             a = np.array(a, copy=True)
             a.flags.writeable = False
-            frozen.append(a)
-        return EdgeState(*frozen, rng_state=state.rng_state)
+            return a
+
+        return EdgeState(
+            tasks=frozen(state.tasks),
+            order=frozen(state.order),
+            n_sent=frozen(state.n_sent),
+            t_ready=frozen(state.t_ready),
+            t_server=frozen(state.t_server),
+            rng_state=state.rng_state,
+        )
 
     def step_batch(
         self, state: EdgeState, actions: NDArray[np.int64]

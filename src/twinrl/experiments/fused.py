@@ -117,7 +117,7 @@ def _ov(j, node, ov, epoch, base_v, base_c):  # type: ignore[no-untyped-def]  # 
 
 
 @numba.njit(cache=True)
-def _ov_set(j, size, leaf, value, ov, epoch, base_v, base_c, mods, n_mods):  # type: ignore[no-untyped-def]  # noqa: E501  # pragma: no cover
+def _ov_set(j, size, leaf, value, ov, epoch, base_v, base_c, mods, n_mods):  # type: ignore[no-untyped-def]  # pragma: no cover
     node = size + leaf
     if ov[j, node, 2] != epoch:  # first change of this leaf since the last sharing
         mods[j, n_mods[j]] = leaf
@@ -138,7 +138,7 @@ def _ov_set(j, size, leaf, value, ov, epoch, base_v, base_c, mods, n_mods):  # t
 
 
 @numba.njit(cache=True)
-def _ov_choose(j, size, n_actions, eps, u1, u2, random_ties, ov, epoch, base_v, base_c):  # type: ignore[no-untyped-def]  # noqa: E501  # pragma: no cover
+def _ov_choose(j, size, n_actions, eps, u1, u2, random_ties, ov, epoch, base_v, base_c):  # type: ignore[no-untyped-def]  # pragma: no cover
     if u1 < eps:
         return int(u2 * n_actions)
     node_v, root_c = _ov(j, 1, ov, epoch, base_v, base_c)
@@ -160,7 +160,7 @@ def _ov_choose(j, size, n_actions, eps, u1, u2, random_ties, ov, epoch, base_v, 
 
 
 @numba.njit(cache=True)
-def _share(tv, tc, size, n_actions, n_agents, ov, epoch, base_v, base_c, mods, n_mods):  # type: ignore[no-untyped-def]  # noqa: E501  # pragma: no cover
+def _share(tv, tc, size, n_actions, n_agents, ov, epoch, base_v, base_c, mods, n_mods):  # type: ignore[no-untyped-def]  # pragma: no cover
     """Algorithm 1, lines 11-17: Q = (Q_r + sum_j Q_j) / (1 + phi), copied to every agent.
 
     Summed per leaf in the order physical, twin 1, ..., twin phi (as TwinAgents.share does); a twin
@@ -277,7 +277,9 @@ def run_fused(
     Only the ``order`` formulation (one state, one decision per episode) is supported.
     """
     if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm {algorithm!r} is unknown; choose one of {', '.join(ALGORITHMS)}")
+        raise ValueError(
+            f"algorithm {algorithm!r} is unknown; choose one of {', '.join(ALGORITHMS)}"
+        )
     if params.formulation != "order":
         raise ValueError("the fused backend runs the 'order' formulation only; use twinrl.train")
     cfg = agent_config or QLearningConfig()
@@ -308,9 +310,7 @@ def run_fused(
         u_phys = agent_rng.random(2 * m)
         per_iter = min(phi, n_actions)
         u_trials = trial_rng.random(per_iter * m) if phi else np.empty(0)
-        u_twins = (
-            np.stack([r.random(2 * m) for r in twin_rngs]) if n_tw else np.empty((1, 2 * m))
-        )
+        u_twins = np.stack([r.random(2 * m) for r in twin_rngs]) if n_tw else np.empty((1, 2 * m))
         _run_chunk(
             start + 1, m, orders, tx, ex, dl, params.zeta,
             cfg.lr, cfg.eps_min, cfg.eps0, cfg.beta, cfg.reward_offset, cfg.tie_break == "random",

@@ -57,7 +57,11 @@ def mean_ci(values: Sequence[float] | NDArray[np.float64]) -> Estimate:
 
 
 def convergence_time(
-    values: NDArray[np.float64], reference: float, *, rtol: float = 0.0, higher_is_better: bool = True
+    values: NDArray[np.float64],
+    reference: float,
+    *,
+    rtol: float = 0.0,
+    higher_is_better: bool = True,
 ) -> int | None:
     """First 1-based iteration from which ``values`` stays within ``rtol`` of ``reference``.
 

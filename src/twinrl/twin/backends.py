@@ -54,7 +54,7 @@ class SerialBackend:
                 f"{type(env.unwrapped).__name__} has no get_state()/set_state(); a digital twin "
                 "needs them to mirror the physical state (see twinrl.testing.check_twinnable)"
             )
-        self._sim = copy.deepcopy(env.unwrapped)
+        self._sim: Any = copy.deepcopy(env.unwrapped)
 
     def step(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps:
         obs, rewards, term, trunc, masks, nexts = [], [], [], [], [], []
@@ -67,7 +67,8 @@ class SerialBackend:
             term.append(te)
             trunc.append(tr)
             masks.append(info.get("action_mask"))
-        mask = None if any(m is None for m in masks) else np.stack(masks).astype(np.int8)
+        present = [m for m in masks if m is not None]
+        mask = np.stack(present).astype(np.int8) if len(present) == len(masks) else None
         return DomainSteps(
             nexts,
             np.stack([np.asarray(o) for o in obs]),
@@ -88,7 +89,7 @@ class VectorizedBackend:
             raise TypeError(
                 f"{type(env.unwrapped).__name__} has no step_batch(); use backend='serial'"
             )
-        self._env = env.unwrapped
+        self._env: Any = env.unwrapped
 
     def step(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps:
         batch = stack_states(states)

@@ -1,0 +1,113 @@
+"""Named experiments and ``twinrl reproduce``: run, then write each experiment's outputs.
+
+Outputs are written to a temporary directory beside ``out`` and moved into place only when complete,
+so an interrupted run never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twinrl import __version__
+from twinrl.experiments import edge_report, edge_tables
+
+EXPERIMENTS = {
+    "table1": "edge scheduling, paper 002 Table I: QL / DTEQL / DTAQL at N = 8, with baselines",
+    "table2": "edge scheduling, paper 002 Table II: convergence time for N = 6, 7, 8",
+}
+PRESET_NAMES = ("quick", "paper")
+
+
+def reproduce(
+    names: Sequence[str],
+    *,
+    preset: str = "quick",
+    out: str | Path = "runs/reproduce",
+    seed: int = 0,
+    workers: int = 1,
+    instances: int | None = None,
+    progress: bool = False,
+) -> Path:
+    """Run the named experiments and write ``out/<name>/{summary.json,table.md,*.png}`` and
+    ``out/report.md``. Returns the report path."""
+    names = list(names) or list(EXPERIMENTS)
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(
+            f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}"
+        )
+    if preset not in PRESET_NAMES:
+        raise ValueError(
+            f"preset={preset!r} is not allowed; choose one of {', '.join(PRESET_NAMES)}"
+        )
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers={workers!r} is out of range; allowed: an int >= 1")
+    grid_preset = edge_tables.PRESETS[preset]
+    if instances is not None:
+        if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
+            raise ValueError(f"instances={instances!r} is out of range; allowed: an int >= 1")
+        grid_preset = replace(grid_preset, instances=instances)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        start = time.perf_counter()
+        summary = edge_tables.run_grid(grid_preset, seed=seed, workers=workers, progress=progress)
+        elapsed = time.perf_counter() - start
+        sections = []
+        writers = {"table1": edge_report.write_table1, "table2": edge_report.write_table2}
+        for name in names:
+            result = writers[name](summary, staging / name)
+            payload = {"experiment": name, "meta": _meta(preset, seed, elapsed), **result}
+            payload["grid"] = summary
+            (staging / name / "summary.json").write_text(
+                json.dumps(payload, indent=1, default=_num)
+            )
+            sections.append((staging / name / "table.md").read_text())
+        report = [f"# twinrl report ({preset} preset)", "",
+                  f"twinrl {__version__}, seed {seed}, {elapsed:.0f} s of compute "
+                  f"with {workers} worker(s).", ""]  # fmt: skip
+        for name, text in zip(names, sections, strict=True):
+            report += [text.replace("](", f"]({name}/"), ""]
+        (staging / "report.md").write_text("\n".join(report))
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out / "report.md"
+
+
+def _meta(preset: str, seed: int, elapsed: float) -> dict[str, Any]:
+    return {"preset": preset, "seed": seed, "seconds": elapsed, "version": __version__,
+            "git_commit": git_commit()}  # fmt: skip
+
+
+def git_commit() -> str | None:
+    """The commit of the twinrl checkout, if it is one."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent, timeout=5,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot serialise {type(value).__name__}")

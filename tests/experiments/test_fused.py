@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import twinrl
+from twinrl.agents import QLearningConfig
+from twinrl.algorithms import build_algorithm
+from twinrl.envs.edge_scheduling import EdgeParams, sample_tasks
+from twinrl.experiments.fused import run_fused
+
+CASES = [
+    (5, "ql", {}, None),
+    (5, "dteql", {"n_trials": 30}, None),
+    (4, "dteql", {"n_trials": 500}, QLearningConfig(q_init=-1.0)),  # more trials than actions
+    (5, "dtaql", {"n_agents": 4, "sync_every": 50}, None),
+    (
+        4,
+        "dtaql",
+        {"n_agents": 3, "sync_every": 7},
+        QLearningConfig(tie_break="first", reward_offset=5.0),
+    ),
+    (5, "dteql", {"n_trials": 10}, QLearningConfig(lr=0.3)),
+]
+
+
+@pytest.mark.parametrize(("n", "algo", "kwargs", "cfg"), CASES)
+def test_fused_backend_is_bit_identical_to_train(
+    n: int, algo: str, kwargs: dict, cfg: QLearningConfig | None
+) -> None:
+    params = EdgeParams(n_tasks=n, zeta=1.5)
+    tasks = sample_tasks(params, np.random.default_rng(n))
+    env = gym.make("twinrl/EdgeScheduling-v0", n_tasks=n, zeta=1.5)
+    agent, assists = build_algorithm(algo, env, 11, agent_config=cfg, **kwargs)
+    run = twinrl.train(env, agent, assists=assists, budget=700, reset_options={"tasks": tasks})
+    fused = run_fused(algo, params, tasks, budget=700, seed=11, agent_config=cfg, **kwargs)
+    assert fused.q.tobytes() == agent.q.tobytes()
+    assert fused.greedy_return.tobytes() == run.history["greedy_return"].tobytes()
+    assert fused.reward.tobytes() == run.history["reward"].tobytes()
+    assert fused.twin_evaluations == run.twin_evaluations
+
+
+def test_fused_rejects_sequential_and_unknown_algorithm() -> None:
+    tasks = np.ones((3, 3))
+    with pytest.raises(ValueError, match="order"):
+        run_fused("ql", EdgeParams(n_tasks=3, formulation="sequential"), tasks, budget=5, seed=0)
+    with pytest.raises(ValueError, match="unknown"):
+        run_fused("sarsa", EdgeParams(n_tasks=3), tasks, budget=5, seed=0)
