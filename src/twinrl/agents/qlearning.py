@@ -121,6 +121,10 @@ class QLearning:
     def learn(self, transitions: Transitions) -> dict[str, float]:
         """Apply Eq. (5) to each transition in order: Q += lr (r + offset + gamma max Q' - Q)."""
         c = self.config
+        if transitions.terminated.all() and len(transitions) > 1:
+            fast = self._learn_terminal_batch(transitions)
+            if fast is not None:
+                return fast
         td_sum = 0.0
         for i in range(len(transitions)):
             s = self._state_index(transitions.obs[i])
@@ -138,6 +142,25 @@ class QLearning:
             self.q[s, a] = q + c.lr * td
             td_sum += abs(td)
         return {"td_abs_mean": td_sum / max(len(transitions), 1)}
+
+    def _learn_terminal_batch(self, transitions: Transitions) -> dict[str, float] | None:
+        """Eq. (5) for a batch of terminal transitions with distinct (state, action) pairs, in one
+        numpy call: each entry sees the same operations as in the loop, so the result is identical.
+        Returns None (use the loop) when a pair repeats or an observation is not a state index."""
+        obs = np.asarray(transitions.obs)
+        if obs.ndim != 1 or not np.issubdtype(obs.dtype, np.integer):
+            return None
+        s = obs.astype(np.int64)
+        a = transitions.action
+        if s.min() < 0 or s.max() >= self.q.shape[0]:
+            self._state_index(obs[np.argmax((s < 0) | (s >= self.q.shape[0]))])  # raises
+        flat = s * self.q.shape[1] + a
+        if np.unique(flat).size != flat.size:
+            return None
+        q = self.q[s, a]
+        td = (transitions.reward + self.config.reward_offset) - q
+        self.q[s, a] = q + self.config.lr * td
+        return {"td_abs_mean": float(np.abs(td).mean())}
 
     def _state_index(self, obs: Any) -> int:
         s = int(np.asarray(obs).item()) if np.ndim(obs) == 0 else -1
