@@ -1,18 +1,38 @@
-"""The README's Python code blocks run as written."""
+"""The README's and the docs' Python code blocks run as written."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+
+
+def _blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
 def test_readme_python_blocks_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    blocks = _blocks(README)
     assert blocks, "the README should show library usage"
     for block in blocks:
         exec(compile(block, str(README), "exec"), {})
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_docs_python_blocks_run(path: Path) -> None:
+    for block in _blocks(path):
+        exec(compile(block, str(path), "exec"), {})
+
+
+def test_docs_links_resolve() -> None:
+    for path in [README, *DOCS]:
+        for target in re.findall(r"\]\(([^)#:]+)\)", path.read_text()):
+            assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
 
 
 def test_readme_gives_the_two_setup_commands() -> None:

@@ -22,6 +22,9 @@ CASES = [
         QLearningConfig(tie_break="first", reward_offset=5.0),
     ),
     (5, "dteql", {"n_trials": 10}, QLearningConfig(lr=0.3)),
+    # a three-level tree; a sharing period longer than one chunk of uniforms
+    (6, "dtaql", {"n_agents": 3, "sync_every": 600}, None),
+    (6, "dteql", {"n_trials": 700}, QLearningConfig(q_init=-2.0)),
 ]
 
 

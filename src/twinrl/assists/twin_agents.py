@@ -23,9 +23,12 @@ class TwinAgents:
     Every ``sync_every`` physical iterations the physical and twin parameters are averaged and the
     average is copied to all of them (lines 11-17).
 
-    Averaging applies to every floating-point array of ``state_dict()``; it is summed in the order
-    physical, twin 1, ..., twin phi and then divided by ``1 + phi``. Other arrays (counters) are kept
-    from the physical agent. Algorithm 1, line 9 writes the physical reward ``r``; each twin agent
+    Averaging applies to every floating-point array of ``state_dict()``. It is computed as
+    ``base + (sum_i (theta_i - base)) / (1 + phi)``, with ``base`` the parameters all agents shared
+    after the previous averaging (or the twins' initial copy) and the deltas summed in the order
+    physical, twin 1, ..., twin phi. This equals the plain average, keeps every parameter that no
+    agent changed exactly at its shared value, and lets a sparse backend read only what changed.
+    Other arrays (counters) are kept from the physical agent. Algorithm 1, line 9 writes the physical reward ``r``; each twin agent
     learns from its own reward.
 
     Args:
@@ -51,6 +54,7 @@ class TwinAgents:
         seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
         self._streams = seq.spawn(self.n_agents)
         self.agents: list[Spawnable] = []
+        self._base: dict[str, NDArray[Any]] = {}
 
     def attach(self, agent: Agent) -> None:
         """Create the twin agents as copies of the physical agent (Fig. 1: twins mirror it)."""
@@ -58,6 +62,7 @@ class TwinAgents:
         if not callable(spawn):
             raise TypeError(f"{type(agent).__name__} cannot spawn twin agents (needs spawn(rng))")
         self.agents = [spawn(as_generator(s)) for s in self._streams]
+        self._base = self.agents[0].state_dict()
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
         if not self.agents:
@@ -79,13 +84,15 @@ class TwinAgents:
         merged = dict(states[0])
         for key, value in states[0].items():
             if np.issubdtype(np.asarray(value).dtype, np.floating):
-                total = np.array(value, dtype=np.float64, copy=True)
+                base = np.asarray(self._base[key], dtype=np.float64)
+                delta = np.asarray(value, dtype=np.float64) - base
                 for other in states[1:]:
-                    total += other[key]
-                merged[key] = total / (1 + self.n_agents)
+                    delta += np.asarray(other[key], dtype=np.float64) - base
+                merged[key] = base + delta / (1 + self.n_agents)
         agent.load_state_dict(merged)
         for twin_agent in self.agents:
             twin_agent.load_state_dict(merged)
+        self._base = {key: np.array(value, copy=True) for key, value in merged.items()}
 
 
 def _row(batch: Transitions, j: int) -> Transitions:

@@ -7,11 +7,19 @@ floating-point operations, compiled, for the ``order`` formulation of ``EdgeSche
 single state whose one action is a whole order). ``tests/experiments/test_fused.py`` checks that it
 gives bit-identical Q-tables and greedy curves to ``twinrl.train`` with ``build_algorithm``.
 
-Greedy choices over N! actions use a max-tree: each node holds the maximum of its leaves and how many
-leaves attain it, so "the r-th tied maximum in ascending action order" costs O(log A). Twin agents
-share one base tree after each knowledge-sharing step and keep copy-on-write overlays (a node is the
-agent's own when its stamp equals the current epoch), so sharing costs one pass over the tables
-instead of 500 tree copies.
+Three things make it fast:
+
+* The episode has one state and the twin is perfect, so the cost of every order is the same at every
+  iteration: all N! costs are computed once with the batched Eq. 1-3 kernel and looked up. Twin
+  evaluations are still counted as the algorithm issues them.
+* Greedy choices over N! actions use a 16-ary max-tree: each node holds the maximum of its leaves and
+  how many leaves attain it, so "the r-th tied maximum in ascending action order" costs a few short
+  scans. An update climbs only while an ancestor changes, so most of DTEQL's trials touch one leaf.
+* Between two knowledge-sharing steps each twin agent depends only on the shared base table, its own
+  changes and its own random stream, so the agents run one after another in one workspace tree that
+  is restored from the base after each agent. Sharing needs only the leaves an agent changed,
+  because the average is taken as ``base + sum of deltas / (1 + phi)`` (see
+  :class:`twinrl.assists.TwinAgents`).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from twinrl.envs import edge_kernels as k
 from twinrl.envs.edge_scheduling import EdgeParams
 
 CHUNK = 512  # iterations per compiled call; uniforms are drawn per chunk
+WIDTH = 16  # children per max-tree node
 
 
 @dataclass
@@ -45,219 +54,174 @@ class FusedResult:
     twin_evaluations: int
 
 
-# --- max-tree with tie counts ---------------------------------------------------------------------
+# --- 16-ary max-tree with tie counts --------------------------------------------------------------
+# Level d holds WIDTH**d nodes from offset off[d]; the children of node i of level d are the WIDTH
+# consecutive nodes from off[d + 1] + i * WIDTH. Leaves (level depth) past the last action hold -inf
+# with a tie count of 0.
 
 
-@numba.njit(cache=True)
-def _build(values: NDArray, tv: NDArray, tc: NDArray, size: int) -> None:  # pragma: no cover
-    for i in range(size):
-        tv[size + i] = -np.inf
-        tc[size + i] = 0
-    for i in range(values.shape[0]):
-        tv[size + i] = values[i]
-        tc[size + i] = 1
-    for node in range(size - 1, 0, -1):
-        _pull(tv, tc, node)
+def _layout(n_actions: int) -> tuple[int, NDArray[np.int64]]:
+    depth = 1
+    while WIDTH**depth < n_actions:
+        depth += 1
+    off = np.array([(WIDTH**d - 1) // (WIDTH - 1) for d in range(depth + 2)], dtype=np.int64)
+    return depth, off
 
 
 @numba.njit(cache=True, inline="always")
-def _pull(tv: NDArray, tc: NDArray, node: int) -> None:  # pragma: no cover
-    lv, rv = tv[2 * node], tv[2 * node + 1]
-    if lv > rv:
-        tv[node], tc[node] = lv, tc[2 * node]
-    elif rv > lv:
-        tv[node], tc[node] = rv, tc[2 * node + 1]
-    else:
-        tv[node], tc[node] = lv, tc[2 * node] + tc[2 * node + 1]
+def _scan(v, c, start):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Maximum of the WIDTH nodes from ``start`` and how many leaves attain it (two flat passes)."""
+    best = v[start]
+    for x in range(start + 1, start + WIDTH):
+        best = max(best, v[x])
+    count = 0
+    for x in range(start, start + WIDTH):
+        count += c[x] * (v[x] == best)
+    return best, count
+
+
+@numba.njit(cache=True, inline="always")
+def _after(top, n_top, old, n_old, new, n_new):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """A parent's (max, count) after one child went from (old, n_old) to (new, n_new).
+
+    Returns ``rescan=True`` when the children must be scanned (the only maximum fell).
+    """
+    if new > top:
+        return new, n_new, False
+    lost = n_old if old == top else 0
+    if new == top:
+        return top, n_top - lost + n_new, False
+    if lost and n_top == lost:
+        return top, n_top, True
+    return top, n_top - lost, False
 
 
 @numba.njit(cache=True)
-def _set(tv: NDArray, tc: NDArray, size: int, leaf: int, value: float) -> None:  # pragma: no cover
-    node = size + leaf
-    tv[node] = value
-    node //= 2
-    while node >= 1:
-        _pull(tv, tc, node)
-        node //= 2
+def _build(values, v, c, off, depth):  # type: ignore[no-untyped-def]  # pragma: no cover
+    leaf0 = off[depth]
+    for i in range(off[depth + 1] - leaf0):
+        v[leaf0 + i] = -np.inf
+        c[leaf0 + i] = 0
+    for i in range(values.shape[0]):
+        v[leaf0 + i] = values[i]
+        c[leaf0 + i] = 1
+    for d in range(depth - 1, -1, -1):
+        for i in range(off[d + 1] - off[d]):
+            v[off[d] + i], c[off[d] + i] = _scan(v, c, off[d + 1] + i * WIDTH)
 
 
 @numba.njit(cache=True)
-def _tied(tv: NDArray, tc: NDArray, size: int, rank: int) -> int:  # pragma: no cover
+def _update(v, c, off, depth, leaf, value):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Set a leaf and fix its ancestors, stopping at the first one that does not change."""
+    i, x = leaf, off[depth] + leaf
+    old, n_old, new, n_new = v[x], c[x], value, c[x]
+    v[x] = value
+    for d in range(depth - 1, -1, -1):
+        p = i // WIDTH
+        x = off[d] + p
+        top, n_top, rescan = _after(v[x], c[x], old, n_old, new, n_new)
+        if rescan:
+            top, n_top = _scan(v, c, off[d + 1] + p * WIDTH)
+        if top == v[x] and n_top == c[x]:
+            return
+        old, n_old, new, n_new = v[x], c[x], top, n_top
+        v[x], c[x] = top, n_top
+        i = p
+
+
+@numba.njit(cache=True)
+def _tied(v, c, off, depth, rank):  # type: ignore[no-untyped-def]  # pragma: no cover
     """The ``rank``-th (0-based, ascending) leaf attaining the maximum."""
-    node = 1
-    while node < size:
-        left = 2 * node
-        if tv[left] == tv[node]:
-            if rank < tc[left]:
-                node = left
-                continue
-            rank -= tc[left]
-        node = left + 1
-    return node - size
+    best, i = v[0], 0
+    for d in range(1, depth + 1):
+        start = off[d] + i * WIDTH
+        for w in range(WIDTH):
+            if v[start + w] == best:
+                if rank < c[start + w]:
+                    i = i * WIDTH + w
+                    break
+                rank -= c[start + w]
+    return i
 
 
 @numba.njit(cache=True)
-def _choose(tv, tc, size, n_actions, eps, u1, u2, random_ties):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _choose(v, c, off, depth, n_actions, eps, u1, u2, random_ties):  # type: ignore[no-untyped-def]  # pragma: no cover
     # Same decision as twinrl.agents.selection.epsilon_greedy with every action valid.
     if u1 < eps:
         return int(u2 * n_actions)
-    rank = int(u2 * tc[1]) if random_ties else 0
-    return _tied(tv, tc, size, rank)
+    rank = int(u2 * c[0]) if random_ties else 0
+    return _tied(v, c, off, depth, rank)
 
 
-# --- copy-on-write overlays of twin agents --------------------------------------------------------
-# ov[j, node] = (value, tie count, stamp): one record per node keeps a tree level to one cache miss.
-
-
-@numba.njit(cache=True, inline="always")
-def _ov(j, node, ov, epoch, base_v, base_c):  # type: ignore[no-untyped-def]  # pragma: no cover
-    if ov[j, node, 2] == epoch:
-        return ov[j, node, 0], ov[j, node, 1]
-    return base_v[node], float(base_c[node])
+# --- twin agents ----------------------------------------------------------------------------------
 
 
 @numba.njit(cache=True)
-def _ov_set(j, size, leaf, value, ov, epoch, base_v, base_c, mods, n_mods):  # type: ignore[no-untyped-def]  # pragma: no cover
-    node = size + leaf
-    if ov[j, node, 2] != epoch:  # first change of this leaf since the last sharing
-        mods[j, n_mods[j]] = leaf
-        n_mods[j] += 1
-    ov[j, node, 0], ov[j, node, 1], ov[j, node, 2] = value, 1.0, epoch
-    node //= 2
-    while node >= 1:
-        lv, lc = _ov(j, 2 * node, ov, epoch, base_v, base_c)
-        rv, rc = _ov(j, 2 * node + 1, ov, epoch, base_v, base_c)
-        if lv > rv:
-            v, c = lv, lc
-        elif rv > lv:
-            v, c = rv, rc
-        else:
-            v, c = lv, lc + rc
-        ov[j, node, 0], ov[j, node, 1], ov[j, node, 2] = v, c, epoch
-        node //= 2
+def _twin_epoch(  # type: ignore[no-untyped-def]  # pragma: no cover
+    i0, n_iter, costs, lr, eps_min, eps0, beta, offset, random_ties, off, depth,
+    base_v, base_c, ws_v, ws_c, u_twins, acc, log, seen, token,
+):  # fmt: skip
+    """DTAQL, Algorithm 1 lines 7-10: iterations i0 .. i0 + n_iter - 1 of a block of twin agents.
 
-
-@numba.njit(cache=True)
-def _ov_choose(j, size, n_actions, eps, u1, u2, random_ties, ov, epoch, base_v, base_c):  # type: ignore[no-untyped-def]  # pragma: no cover
-    if u1 < eps:
-        return int(u2 * n_actions)
-    node_v, root_c = _ov(j, 1, ov, epoch, base_v, base_c)
-    rank = int(u2 * root_c) if random_ties else 0
-    node = 1
-    while node < size:
-        left = 2 * node
-        lv, lc = _ov(j, left, ov, epoch, base_v, base_c)
-        if lv == node_v:
-            if rank < lc:
-                node = left
-                continue
-            rank -= int(lc)
-        node = left + 1
-    return node - size
+    Between two sharing steps a twin agent depends only on the shared base, its own table and its
+    own stream, so the agents run one after the other in the workspace tree ``ws``, which equals the
+    base on entry and on exit: each agent's changed leaves (and their ancestors) are logged, their
+    deltas added to ``acc`` (so per leaf in ascending agent order) and then restored from the base.
+    Returns the next unused ``token`` of the ``seen`` scratch.
+    """
+    n_actions = costs.shape[0]
+    leaf0 = off[depth]
+    for j in range(u_twins.shape[0]):
+        for t in range(n_iter):
+            eps = min(1.0, eps_min + eps0 * math.exp(-(i0 + t) / beta))
+            u1, u2 = u_twins[j, 2 * t], u_twins[j, 2 * t + 1]
+            b = _choose(ws_v, ws_c, off, depth, n_actions, eps, u1, u2, random_ties)
+            qb = ws_v[leaf0 + b]
+            _update(ws_v, ws_c, off, depth, b, qb + lr * ((-costs[b] + offset) - qb))
+            log[t] = b
+        for t in range(n_iter):
+            b = log[t]
+            if seen[b] != token:
+                seen[b] = token
+                acc[b] += ws_v[leaf0 + b] - base_v[leaf0 + b]
+        for t in range(n_iter):
+            i = log[t]
+            for d in range(depth, -1, -1):
+                x = off[d] + i
+                ws_v[x], ws_c[x] = base_v[x], base_c[x]
+                i //= WIDTH
+        token += 1
+    return token
 
 
 # --- the fused loop -------------------------------------------------------------------------------
 
 
 @numba.njit(cache=True)
-def _share(tv, tc, size, n_actions, n_agents, ov, epoch, base_v, base_c, mods, n_mods):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Algorithm 1, lines 11-17: Q = (Q_r + sum_j Q_j) / (1 + phi), copied to every agent.
-
-    Summed per leaf in the order physical, twin 1, ..., twin phi (as TwinAgents.share does); a twin
-    that did not change a leaf contributes the base value, so only the changed leaves are read.
-    """
-    # Group each agent's changed leaves by leaf, keeping agents in ascending order (counting sort).
-    starts = np.zeros(n_actions + 1, dtype=np.int64)
-    for j in range(n_agents):
-        for s in range(n_mods[j]):
-            starts[mods[j, s] + 1] += 1
-    for leaf in range(n_actions):
-        starts[leaf + 1] += starts[leaf]
-    fill = starts[:-1].copy()
-    who = np.empty(starts[n_actions], dtype=np.int64)
-    val = np.empty(starts[n_actions])
-    for j in range(n_agents):
-        for s in range(n_mods[j]):
-            leaf = mods[j, s]
-            who[fill[leaf]] = j
-            val[fill[leaf]] = ov[j, size + leaf, 0]
-            fill[leaf] += 1
-        n_mods[j] = 0
-    total = np.empty(n_actions)
-    for leaf in range(n_actions):
-        acc = tv[size + leaf]
-        base = base_v[size + leaf]
-        nxt = starts[leaf]
-        for j in range(n_agents):
-            if nxt < starts[leaf + 1] and who[nxt] == j:
-                acc += val[nxt]
-                nxt += 1
-            else:
-                acc += base
-        total[leaf] = acc / (1 + n_agents)
-    _build(total, tv, tc, size)
-    base_v[:] = tv
-    base_c[:] = tc
-
-
-@numba.njit(cache=True)
-def _run_chunk(  # type: ignore[no-untyped-def]  # pragma: no cover
-    i0, n_iter, orders, tx, ex, dl, zeta,
-    lr, eps_min, eps0, beta, offset, random_ties,
-    tv, tc, size, u_phys,
-    n_trials, u_trials,
-    n_agents, sync_every, ov, epoch_box, base_v, base_c, mods, n_mods, u_twins,
-    greedy_out, reward_out, marks,
+def _physical(  # type: ignore[no-untyped-def]  # pragma: no cover
+    i0, n_iter, costs, lr, eps_min, eps0, beta, offset, random_ties,
+    v, c, off, depth, u_phys, n_trials, u_trials, marks,
+    greedy_out, reward_out,
 ):  # fmt: skip
-    n_actions = orders.shape[0]
+    """Iterations i0 .. i0 + n_iter - 1 of the physical agent, with DTEQL's trials if n_trials."""
+    n_actions = costs.shape[0]
+    leaf0 = off[depth]
     for t in range(n_iter):
         i = i0 + t  # 1-based physical iteration
         eps = min(1.0, eps_min + eps0 * math.exp(-i / beta))  # Algorithm 1-2, line 3
-        a = _choose(tv, tc, size, n_actions, eps, u_phys[2 * t], u_phys[2 * t + 1], random_ties)
-        r = -k.order_cost_scalar(tx, ex, dl, orders[a], zeta)
-        q = tv[size + a]
-        _set(tv, tc, size, a, q + lr * ((r + offset) - q))  # Eq. (5), terminal target
+        a = _choose(v, c, off, depth, n_actions, eps, u_phys[2 * t], u_phys[2 * t + 1], random_ties)
+        r = -costs[a]
+        q = v[leaf0 + a]
+        _update(v, c, off, depth, a, q + lr * ((r + offset) - q))  # Eq. (5), terminal target
         reward_out[t] = r
         if n_trials > 0:  # DTEQL, Algorithm 2 lines 7-14
             m = min(n_trials, n_actions)
             picks = sample_distinct(n_actions, u_trials[t * m : (t + 1) * m], marks, i)
             for p in range(m):
                 b = picks[p]
-                rb = -k.order_cost_scalar(tx, ex, dl, orders[b], zeta)
-                qb = tv[size + b]
-                _set(tv, tc, size, b, qb + lr * ((rb + offset) - qb))
-        if n_agents > 0:  # DTAQL, Algorithm 1 lines 7-17
-            epoch = float(epoch_box[0])
-            for j in range(n_agents):
-                u1, u2 = u_twins[j, 2 * t], u_twins[j, 2 * t + 1]
-                b = _ov_choose(j, size, n_actions, eps, u1, u2, random_ties,
-                               ov, epoch, base_v, base_c)  # fmt: skip
-                rb = -k.order_cost_scalar(tx, ex, dl, orders[b], zeta)
-                qb, _ = _ov(j, size + b, ov, epoch, base_v, base_c)
-                _ov_set(j, size, b, qb + lr * ((rb + offset) - qb), ov, epoch, base_v, base_c,
-                        mods, n_mods)  # fmt: skip
-            if i % sync_every == 0:
-                _share(tv, tc, size, n_actions, n_agents, ov, epoch, base_v, base_c, mods, n_mods)
-                epoch_box[0] = epoch + 1
-        g = _tied(tv, tc, size, 0)
-        greedy_out[t] = -k.order_cost_scalar(tx, ex, dl, orders[g], zeta)
-
-
-_OVERLAYS: dict[tuple[int, ...], tuple[NDArray[np.float64], NDArray[np.int64]]] = {}
-
-
-def _overlay(shape: tuple[int, int, int]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Overlay records of this shape, reused across runs in this process.
-
-    Allocating 1.5 GB of overlays per N = 8 run costs more in page faults than the run itself. Reuse is
-    safe because the epoch only grows: every record stamped by an earlier run is stale.
-    """
-    if shape not in _OVERLAYS:
-        _OVERLAYS.clear()
-        _OVERLAYS[shape] = (np.zeros(shape), np.ones(1, dtype=np.int64))
-    ov, epoch_box = _OVERLAYS[shape]
-    epoch_box[0] += 1
-    return ov, epoch_box
+                qb = v[leaf0 + b]
+                _update(v, c, off, depth, b, qb + lr * ((-costs[b] + offset) - qb))
+        greedy_out[t] = -costs[_tied(v, c, off, depth, 0)]
 
 
 def run_fused(
@@ -286,39 +250,57 @@ def run_fused(
     n = tasks.shape[0]
     orders = k.unrank_permutations(np.arange(math.factorial(n)), n)
     tx, ex = k.task_times(tasks, params.rate, params.f_ser)
-    dl = np.ascontiguousarray(tasks[:, k.EPS])
+    costs = k.order_costs(tx, ex, tasks[:, k.EPS], orders, params.zeta)
     n_actions = orders.shape[0]
-    size = 1 << max(1, (n_actions - 1).bit_length())
-    tv, tc = np.empty(2 * size), np.empty(2 * size, dtype=np.int64)
-    _build(np.full(n_actions, cfg.q_init), tv, tc, size)
+    depth, off = _layout(n_actions)
+    n_nodes = int(off[depth + 1])
+    v, c = np.empty(n_nodes), np.empty(n_nodes, dtype=np.int32)
+    _build(np.full(n_actions, cfg.q_init), v, c, off, depth)
 
     streams = Streams.from_seed(seed)
     agent_rng = np.random.Generator(np.random.PCG64(streams.agent))
     phi = n_trials if algorithm == "dteql" else 0
+    per_iter = min(phi, n_actions)
     trial_rng = np.random.Generator(np.random.PCG64(streams.assists))
     n_tw = n_agents if algorithm == "dtaql" else 0
     twin_rngs = [np.random.Generator(np.random.PCG64(s)) for s in streams.assists.spawn(n_tw)]
-    ov, epoch_box = _overlay((max(n_tw, 1), 2 * size if n_tw else 1, 3))
-    mods = np.zeros((max(n_tw, 1), min(sync_every, budget) if n_tw else 1), dtype=np.int64)
-    n_mods = np.zeros(max(n_tw, 1), dtype=np.int64)
-    base_v, base_c = tv.copy(), tc.copy()
+    base_v, base_c = v.copy(), c.copy()
+    if n_tw:  # workspace tree, leaf log and scratch of the twin agents
+        ws_v, ws_c = v.copy(), c.copy()
+        log = np.empty(min(sync_every, budget), dtype=np.int64)
+        seen, token = np.zeros(n_actions, dtype=np.int64), 1
     marks = np.zeros(n_actions, dtype=np.int64)
+    hyper = (cfg.lr, cfg.eps_min, cfg.eps0, cfg.beta, cfg.reward_offset, cfg.tie_break == "random")
 
     greedy, reward = np.empty(budget), np.empty(budget)
-    for start in range(0, budget, CHUNK):
-        m = min(CHUNK, budget - start)
-        u_phys = agent_rng.random(2 * m)
-        per_iter = min(phi, n_actions)
-        u_trials = trial_rng.random(per_iter * m) if phi else np.empty(0)
-        u_twins = np.stack([r.random(2 * m) for r in twin_rngs]) if n_tw else np.empty((1, 2 * m))
-        _run_chunk(
-            start + 1, m, orders, tx, ex, dl, params.zeta,
-            cfg.lr, cfg.eps_min, cfg.eps0, cfg.beta, cfg.reward_offset, cfg.tie_break == "random",
-            tv, tc, size, u_phys,
-            phi, u_trials,
-            n_tw, sync_every, ov, epoch_box, base_v, base_c, mods, n_mods, u_twins,
-            greedy[start : start + m], reward[start : start + m], marks,
-        )  # fmt: skip
-    evaluations = budget * (min(phi, n_actions) + n_tw)
-    q = tv[size : size + n_actions].copy()[None, :]
+    epoch = sync_every if n_tw else budget
+    for e0 in range(0, budget, epoch):  # between knowledge-sharing steps
+        e1 = min(e0 + epoch, budget)
+        for start in range(e0, e1, CHUNK):
+            m = min(CHUNK, e1 - start)
+            u_phys = agent_rng.random(2 * m)
+            u_trials = trial_rng.random(per_iter * m) if phi else np.empty(0)
+            _physical(
+                start + 1, m, costs, *hyper, v, c, off, depth, u_phys, phi, u_trials, marks,
+                greedy[start : start + m], reward[start : start + m],
+            )  # fmt: skip
+        if n_tw and e1 % sync_every == 0:
+            # Twin work after the last sharing step never reaches the physical agent: not run.
+            leaf0 = int(off[depth])
+            acc = v[leaf0 : leaf0 + n_actions] - base_v[leaf0 : leaf0 + n_actions]
+            block = max(1, (1 << 22) // (2 * (e1 - e0)))  # agents per call: <= 32 MB of uniforms
+            for j0 in range(0, n_tw, block):
+                u_twins = np.stack([r.random(2 * (e1 - e0)) for r in twin_rngs[j0 : j0 + block]])
+                token = _twin_epoch(
+                    e0 + 1, e1 - e0, costs, *hyper, off, depth,
+                    base_v, base_c, ws_v, ws_c, u_twins, acc, log, seen, token,
+                )  # fmt: skip
+            # Lines 11-17, as TwinAgents.share: base + (physical + twin deltas) / (1 + phi).
+            total = base_v[leaf0 : leaf0 + n_actions] + acc / (1 + n_tw)
+            _build(total, v, c, off, depth)
+            base_v[:], base_c[:], ws_v[:], ws_c[:] = v, c, v, c
+            greedy[e1 - 1] = -costs[_tied(v, c, off, depth, 0)]
+    evaluations = budget * (per_iter + n_tw)
+    leaf0 = int(off[depth])
+    q = v[leaf0 : leaf0 + n_actions].copy()[None, :]
     return FusedResult(greedy, reward, q, evaluations)
