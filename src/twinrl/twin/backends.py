@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol, overload
 
 import gymnasium as gym
 import numpy as np
@@ -13,7 +14,7 @@ from numpy.typing import NDArray
 class DomainSteps(NamedTuple):
     """Outcome of stepping K domains once; every field has leading axis K."""
 
-    states: list[Any]
+    states: Sequence[Any]
     next_obs: NDArray[Any]
     reward: NDArray[np.float64]
     terminated: NDArray[np.bool_]
@@ -26,7 +27,7 @@ class Backend(Protocol):
 
     name: str
 
-    def step(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps: ...
+    def step(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps: ...
 
 
 def is_twinnable(env: gym.Env[Any, Any]) -> bool:
@@ -56,7 +57,7 @@ class SerialBackend:
             )
         self._sim: Any = copy.deepcopy(env.unwrapped)
 
-    def step(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps:
+    def step(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps:
         obs, rewards, term, trunc, masks, nexts = [], [], [], [], [], []
         for state, action in zip(states, actions, strict=True):
             self._sim.set_state(state)
@@ -91,16 +92,45 @@ class VectorizedBackend:
             )
         self._env: Any = env.unwrapped
 
-    def step(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps:
+    def step(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps:
         batch = stack_states(states)
         nxt, obs, reward, terminated, mask = self._env.step_batch(batch, actions)
-        items = [nxt.item(i) for i in range(len(states))]
         truncated = np.zeros(len(states), dtype=bool)
-        return DomainSteps(items, obs, reward, terminated, truncated, mask)
+        return DomainSteps(StateBatch(nxt, len(states)), obs, reward, terminated, truncated, mask)
 
 
-def stack_states(states: list[Any]) -> Any:
+class StateBatch(Sequence[Any]):
+    """The next states of a batched step, one per domain, unbatched only when read.
+
+    Most assists read rewards and observations only; building hundreds of state objects per step
+    would cost more than the batched step itself.
+    """
+
+    def __init__(self, batch: Any, size: int) -> None:
+        self.batch = batch
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._size))]
+        if not -self._size <= i < self._size:
+            raise IndexError(f"domain {i} out of range for {self._size} domains")
+        return self.batch.item(i % self._size)
+
+
+def stack_states(states: Sequence[Any]) -> Any:
     """Stack unbatched dataclass states along a new leading axis (shared arrays broadcast)."""
+    if isinstance(states, StateBatch):
+        return states.batch
     first = states[0]
     if all(s is first for s in states):
         return first.tile(len(states))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -48,7 +49,7 @@ class DigitalTwin:
         actions = np.asarray(actions, dtype=np.int64)
         return self.step_domains([state] * actions.shape[0], actions)
 
-    def step_domains(self, states: list[Any], actions: NDArray[np.int64]) -> DomainSteps:
+    def step_domains(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps:
         """Step K domains, each from its own state with its own action."""
         if len(states) != len(actions):
             raise ValueError(f"got {len(states)} domain states but {len(actions)} actions")
