@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions
-from twinrl.assists.base import Assist, StepContext
+from twinrl.assists.base import Assist, StepContext, Vetting
 from twinrl.twin.digital_twin import DigitalTwin
 
 
@@ -30,6 +30,8 @@ class Run:
     twin_evaluations: int
     wall_time: float
     history: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    episode_returns: list[float] = field(default_factory=list)
+    """Undiscounted physical return of each finished episode."""
 
 
 def train(
@@ -44,6 +46,7 @@ def train(
     evaluate: bool = True,
     progress: bool = False,
     callback: Callable[[int, Run], None] | None = None,
+    track_info: Sequence[str] = (),
 ) -> Run:
     """Train ``agent`` for ``budget`` physical iterations with the given assists.
 
@@ -59,19 +62,22 @@ def train(
             episode's start state and record its return (``history["greedy_return"]``).
         progress: show a progress bar.
         callback: called as ``callback(iteration, run)`` after each iteration.
+        track_info: numeric ``info`` entries of the physical step to record in ``history`` (e.g.
+            ``"failed"``); a missing entry is recorded as NaN.
     """
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ValueError(f"budget={budget!r} is out of range; allowed: an int >= 1")
     env = gym.make(env) if isinstance(env, str) else env
     if twin is None and (assists or evaluate):
         twin = DigitalTwin(env)
-    history = {k: np.zeros(budget) for k in ("reward", "epsilon")}
+    history = {k: np.zeros(budget) for k in ("reward", "epsilon", *track_info)}
     if evaluate:
         history["greedy_return"] = np.zeros(budget)
     run = Run(agent, 0, 0, 0, 0.0, history)
     start_time = time.perf_counter()
     obs, info = env.reset(seed=seed, options=reset_options)
     episode_start = (obs, info.get("action_mask"), _state(env, twin))
+    episode_return = 0.0
     for i in _progress(range(1, budget + 1), progress):
         if hasattr(agent, "begin_iteration"):
             agent.begin_iteration(i)
@@ -79,7 +85,12 @@ def train(
         if twin is not None:
             twin.sync(_state(env, twin))  # the identical domain mirrors s_t
         action = agent.act(obs, explore=True, mask=mask)
+        if twin is not None:  # an assist with vet() may replace a risky action (SafeExploration)
+            for assist in assists:
+                if isinstance(assist, Vetting):
+                    action = assist.vet(StepContext(i, obs, mask, action, twin), agent)
         next_obs, reward, terminated, truncated, next_info = env.step(action)
+        episode_return += float(reward)
         agent.learn(
             Transitions.single(
                 obs, action, float(reward), next_obs, terminated, next_info.get("action_mask")
@@ -91,8 +102,12 @@ def train(
                 assist.after_step(ctx, agent)
         history["reward"][i - 1] = reward
         history["epsilon"][i - 1] = float(getattr(agent, "epsilon", np.nan))
+        for key in track_info:
+            history[key][i - 1] = float(next_info.get(key, np.nan))
         if terminated or truncated:
             run.episodes += 1
+            run.episode_returns.append(episode_return)
+            episode_return = 0.0
             obs, info = env.reset(options=reset_options)
             episode_start = (obs, info.get("action_mask"), _state(env, twin))
         else:

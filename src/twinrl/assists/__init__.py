@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from twinrl.assists.action_trials import ActionTrials
-from twinrl.assists.base import Assist, StepContext
+from twinrl.assists.base import Assist, StepContext, Vetting
+from twinrl.assists.safe_exploration import SafeExploration
 from twinrl.assists.twin_agents import TwinAgents
 
-__all__ = ["ActionTrials", "Assist", "StepContext", "TwinAgents"]
+__all__ = [
+    "ActionTrials",
+    "Assist",
+    "SafeExploration",
+    "StepContext",
+    "TwinAgents",
+    "Vetting",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,7 +24,7 @@ class StepContext:
     mask: NDArray[np.int8] | None
     """Valid actions in ``s_t`` (None: all valid)."""
     action: int
-    """The action the physical agent executed."""
+    """The action the physical agent executed (in ``vet``: the action it proposes)."""
     twin: DigitalTwin
     """The digital space; its identical domain holds ``s_t``."""
 
@@ -36,6 +36,20 @@ class Assist(Protocol):
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
         """Use the twin after the physical step; the agent has already learned from it."""
+        ...
+
+
+@runtime_checkable
+class Vetting(Protocol):
+    """An assist that may replace the physical action before it is executed.
+
+    Only :class:`~twinrl.assists.SafeExploration` does this: every other assist leaves the physical
+    behaviour to the agent (DESIGN.md section 1).
+    """
+
+    def vet(self, ctx: StepContext, agent: Agent) -> int:
+        """The action to execute instead of ``ctx.action`` (which may be kept); the identical domain
+        holds ``s_t``."""
         ...
 
 

@@ -20,6 +20,9 @@ class DomainSteps(NamedTuple):
     terminated: NDArray[np.bool_]
     truncated: NDArray[np.bool_]
     next_mask: NDArray[np.int8] | None
+    info: dict[str, NDArray[Any]] = {}  # noqa: RUF012 - never mutated; replaced per step
+    """The ``info`` entries an env declares in ``twin_info_keys`` (e.g. ``failed``), each an array
+    with leading axis K. A vectorized env returns them as a sixth element of ``step_batch``."""
 
 
 class Backend(Protocol):
@@ -56,9 +59,11 @@ class SerialBackend:
                 "needs them to mirror the physical state (see twinrl.testing.check_twinnable)"
             )
         self._sim: Any = copy.deepcopy(env.unwrapped)
+        self._info_keys: tuple[str, ...] = tuple(getattr(self._sim, "twin_info_keys", ()))
 
     def step(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps:
         obs, rewards, term, trunc, masks, nexts = [], [], [], [], [], []
+        infos: list[dict[str, Any]] = []
         for state, action in zip(states, actions, strict=True):
             self._sim.set_state(state)
             o, r, te, tr, info = self._sim.step(int(action))
@@ -68,6 +73,7 @@ class SerialBackend:
             term.append(te)
             trunc.append(tr)
             masks.append(info.get("action_mask"))
+            infos.append(info)
         present = [m for m in masks if m is not None]
         mask = np.stack(present).astype(np.int8) if len(present) == len(masks) else None
         return DomainSteps(
@@ -77,6 +83,7 @@ class SerialBackend:
             np.asarray(term, dtype=bool),
             np.asarray(trunc, dtype=bool),
             mask,
+            _info_arrays(self._info_keys, infos),
         )
 
 
@@ -94,9 +101,13 @@ class VectorizedBackend:
 
     def step(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps:
         batch = stack_states(states)
-        nxt, obs, reward, terminated, mask = self._env.step_batch(batch, actions)
+        out = self._env.step_batch(batch, actions)
+        nxt, obs, reward, terminated, mask = out[:5]
+        info = dict(out[5]) if len(out) > 5 else {}  # optional per-domain info arrays
         truncated = np.zeros(len(states), dtype=bool)
-        return DomainSteps(StateBatch(nxt, len(states)), obs, reward, terminated, truncated, mask)
+        return DomainSteps(
+            StateBatch(nxt, len(states)), obs, reward, terminated, truncated, mask, info
+        )
 
 
 class StateBatch(Sequence[Any]):
@@ -125,6 +136,11 @@ class StateBatch(Sequence[Any]):
         if not -self._size <= i < self._size:
             raise IndexError(f"domain {i} out of range for {self._size} domains")
         return self.batch.item(i % self._size)
+
+
+def _info_arrays(keys: Sequence[str], infos: list[dict[str, Any]]) -> dict[str, NDArray[Any]]:
+    """The env's declared per-domain ``info`` entries (``twin_info_keys``), stacked."""
+    return {key: np.stack([np.asarray(info[key]) for info in infos]) for key in keys}
 
 
 def stack_states(states: Sequence[Any]) -> Any:

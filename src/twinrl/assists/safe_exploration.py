@@ -1,0 +1,81 @@
+"""Safe exploration: risky actions are tried in the twin first (paper 000, Section III-A)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twinrl.agents.base import Agent
+from twinrl.assists.base import StepContext, twin_transitions, valid_actions
+from twinrl.twin.backends import DomainSteps
+
+Unsafe = Callable[[DomainSteps], NDArray[np.bool_]]
+
+
+def failed(out: DomainSteps) -> NDArray[np.bool_]:
+    """Default hazard: the env's per-domain ``info["failed"]`` (declared in ``twin_info_keys``)."""
+    if "failed" not in out.info:
+        raise ValueError(
+            "SafeExploration needs to know which outcomes are unsafe: this env reports no 'failed' "
+            "info to the twin (list it in the env's twin_info_keys), or pass unsafe=callable"
+        )
+    return np.asarray(out.info["failed"], dtype=bool)
+
+
+class SafeExploration:
+    """Before the physical agent executes any action, the identical domain tries it. If the twin
+    predicts an unsafe outcome, the action is vetoed: the agent learns from the vetoed action's twin
+    outcome, and the physical env executes the best action the twin verified as safe instead (the
+    one with the highest twin reward, the lowest index on ties). When no valid action is safe the
+    proposed action is executed and counted as unavoidable.
+
+    With a perfect twin no predicted failure reaches the physical env except unavoidable ones.
+
+    Args:
+        n_actions: size of the action space.
+        unsafe: maps the twin's outcomes to a boolean per domain; default :func:`failed`.
+
+    Attributes:
+        checked: physical actions vetted.
+        vetoed: actions the twin predicted unsafe and that were replaced.
+        unavoidable: actions predicted unsafe with no safe alternative.
+    """
+
+    name = "safe_exploration"
+
+    def __init__(self, n_actions: int, *, unsafe: Unsafe = failed) -> None:
+        if isinstance(n_actions, bool) or not isinstance(n_actions, (int, np.integer)):
+            raise TypeError(f"n_actions must be an int >= 1, got {n_actions!r}")
+        if n_actions < 1:
+            raise ValueError(f"n_actions={n_actions} is out of range; allowed: an int >= 1")
+        self.n_actions = int(n_actions)
+        self.unsafe = unsafe
+        self.checked = self.vetoed = self.unavoidable = 0
+
+    def vet(self, ctx: StepContext, agent: Agent) -> int:
+        state = ctx.twin.identical_state
+        proposed = np.array([ctx.action], dtype=np.int64)
+        out = ctx.twin.trial(state, proposed)
+        self.checked += 1
+        if not self.unsafe(out)[0]:
+            return ctx.action
+        agent.learn(twin_transitions(ctx, proposed, out))  # learn from the vetoed outcome
+        others = valid_actions(ctx.mask, self.n_actions)
+        others = others[others != ctx.action]
+        if others.size:
+            alt = ctx.twin.trial(state, others)
+            safe = ~self.unsafe(alt)
+            if safe.any():
+                self.vetoed += 1
+                reward = np.where(safe, alt.reward, -np.inf)
+                return int(others[int(np.argmax(reward))])
+        self.unavoidable += 1
+        return ctx.action
+
+    def after_step(self, ctx: StepContext, agent: Agent) -> None:
+        """Nothing after the step: the work happens in :meth:`vet`."""
+
+    def stats(self) -> dict[str, int]:
+        return {"checked": self.checked, "vetoed": self.vetoed, "unavoidable": self.unavoidable}
