@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--workers", type=int, default=2, help="parallel worker processes")
     rp.add_argument("--instances", type=int, help="task instances per N (overrides the preset)")
+    rp.add_argument("--seeds", type=int, help="seeds per method of fig4/safety (overrides preset)")
     rp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _train(cfg, Path(args.out), progress=not args.no_progress)
         else:
             report = reproduce(args.names, preset=args.preset, out=args.out, seed=args.seed,
-                               workers=args.workers, instances=args.instances,
+                               workers=args.workers, instances=args.instances, seeds=args.seeds,
                                progress=not args.no_progress)  # fmt: skip
             print(f"report: {report}")
     except (ValueError, TypeError) as exc:
@@ -81,8 +82,8 @@ def _list() -> None:
     for name, text in ALGORITHMS.items():
         print(f"  {name:8s} {text}")
     print("experiments (twinrl reproduce NAME):")
-    for name, text in EXPERIMENTS.items():
-        print(f"  {name:8s} {text}")
+    for name, experiment in EXPERIMENTS.items():
+        print(f"  {name:8s} {experiment.description}")
 
 
 def _train(cfg: TrainConfig, out: Path, *, progress: bool) -> None:

@@ -215,6 +215,20 @@ def _map(jobs: list[Any], workers: int, progress: bool) -> Iterator[dict[str, An
             bar.close()
 
 
+def run_preset(
+    preset: str,
+    *,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = False,
+    instances: int | None = None,
+    **_: Any,
+) -> dict[str, Any]:
+    """Run the named preset (``instances`` overrides its task sets per N)."""
+    grid = PRESETS[preset] if instances is None else replace(PRESETS[preset], instances=instances)
+    return run_grid(grid, seed=seed, workers=workers, progress=progress)
+
+
 def scaled(preset: Preset, **changes: Any) -> Preset:
     """A preset with some fields replaced (``--set`` style overrides)."""
     return replace(preset, **changes)

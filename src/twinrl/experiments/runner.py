@@ -11,8 +11,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,36 @@ import numpy as np
 from twinrl import __version__
 from twinrl.experiments import edge_report, edge_tables
 
-EXPERIMENTS = {
-    "table1": "edge scheduling, paper 002 Table I: QL / DTEQL / DTAQL at N = 8, with baselines",
-    "table2": "edge scheduling, paper 002 Table II: convergence time for N = 6, 7, 8",
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named experiment. Experiments of one ``group`` share one run (e.g. Table I and II)."""
+
+    description: str
+    group: str
+    write: Callable[[dict[str, Any], Path], dict[str, Any]]
+    """Writes ``table.md`` and figures into a directory from the group's summary."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """How to run a group: ``run(preset, seed=, workers=, progress=, instances=, seeds=)``."""
+
+    run: Callable[..., dict[str, Any]]
+
+
+GROUPS: dict[str, Group] = {"edge": Group(edge_tables.run_preset)}
+EXPERIMENTS: dict[str, Experiment] = {
+    "table1": Experiment(
+        "edge scheduling, paper 002 Table I: QL / DTEQL / DTAQL at N = 8, with baselines",
+        "edge",
+        edge_report.write_table1,
+    ),
+    "table2": Experiment(
+        "edge scheduling, paper 002 Table II: convergence time for N = 6, 7, 8",
+        "edge",
+        edge_report.write_table2,
+    ),
 }
 PRESET_NAMES = ("quick", "paper")
 
@@ -36,11 +63,16 @@ def reproduce(
     seed: int = 0,
     workers: int = 1,
     instances: int | None = None,
+    seeds: int | None = None,
     progress: bool = False,
 ) -> Path:
     """Run the named experiments and write ``out/<name>/{summary.json,table.md,*.png}`` and
-    ``out/report.md``. Returns the report path."""
-    names = list(names) or list(EXPERIMENTS)
+    ``out/report.md``. Returns the report path.
+
+    ``instances`` overrides the task sets per N of the edge-scheduling tables; ``seeds`` the seeds
+    per method of the episodic experiments.
+    """
+    names = list(dict.fromkeys(names)) or list(EXPERIMENTS)
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         raise ValueError(
@@ -50,32 +82,34 @@ def reproduce(
         raise ValueError(
             f"preset={preset!r} is not allowed; choose one of {', '.join(PRESET_NAMES)}"
         )
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers={workers!r} is out of range; allowed: an int >= 1")
-    grid_preset = edge_tables.PRESETS[preset]
-    if instances is not None:
-        if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
-            raise ValueError(f"instances={instances!r} is out of range; allowed: an int >= 1")
-        grid_preset = replace(grid_preset, instances=instances)
+    for label, value in (("workers", workers), ("instances", instances), ("seeds", seeds)):
+        if value is None and label != "workers":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label}={value!r} is out of range; allowed: an int >= 1")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        start = time.perf_counter()
-        summary = edge_tables.run_grid(grid_preset, seed=seed, workers=workers, progress=progress)
-        elapsed = time.perf_counter() - start
+        summaries: dict[str, tuple[dict[str, Any], float]] = {}
+        for group in dict.fromkeys(EXPERIMENTS[n].group for n in names):
+            start = time.perf_counter()
+            summary = GROUPS[group].run(preset, seed=seed, workers=workers, progress=progress,
+                                        instances=instances, seeds=seeds)  # fmt: skip
+            summaries[group] = (summary, time.perf_counter() - start)
         sections = []
-        writers = {"table1": edge_report.write_table1, "table2": edge_report.write_table2}
         for name in names:
-            result = writers[name](summary, staging / name)
+            summary, elapsed = summaries[EXPERIMENTS[name].group]
+            result = EXPERIMENTS[name].write(summary, staging / name)
             payload = {"experiment": name, "meta": _meta(preset, seed, elapsed), **result}
             payload["grid"] = summary
             (staging / name / "summary.json").write_text(
                 json.dumps(payload, indent=1, default=_num)
             )
             sections.append((staging / name / "table.md").read_text())
+        total = sum(elapsed for _, elapsed in summaries.values())
         report = [f"# twinrl report ({preset} preset)", "",
-                  f"twinrl {__version__}, seed {seed}, {elapsed:.0f} s of compute "
+                  f"twinrl {__version__}, seed {seed}, {total:.0f} s of compute "
                   f"with {workers} worker(s).", ""]  # fmt: skip
         for name, text in zip(names, sections, strict=True):
             report += [text.replace("](", f"]({name}/"), ""]
