@@ -16,6 +16,7 @@ import numpy as np
 from twinrl.agents.qlearning import QLearning, QLearningConfig
 from twinrl.assists.action_trials import ActionTrials
 from twinrl.assists.base import Assist
+from twinrl.assists.safe_exploration import SafeExploration
 from twinrl.assists.twin_agents import TwinAgents
 
 ALGORITHMS = {
@@ -48,8 +49,10 @@ def build_algorithm(
     n_trials: int = 500,
     n_agents: int = 500,
     sync_every: int = 512,
+    safe_exploration: bool = False,
 ) -> tuple[QLearning, list[Assist]]:
-    """The agent and assists of a named algorithm for ``env``."""
+    """The agent and assists of a named algorithm for ``env``; ``safe_exploration`` adds a
+    :class:`SafeExploration` veto (the env must report ``failed`` to the twin)."""
     if name not in ALGORITHMS:
         raise ValueError(f"algorithm {name!r} is unknown; choose one of {', '.join(ALGORITHMS)}")
     streams = Streams.from_seed(seed)
@@ -62,4 +65,6 @@ def build_algorithm(
         twin_agents = TwinAgents(n_agents, sync_every, rng=streams.assists)
         twin_agents.attach(agent)
         assists.append(twin_agents)
+    if safe_exploration:
+        assists.append(SafeExploration(int(env.action_space.n)))  # type: ignore[attr-defined]
     return agent, assists

@@ -32,6 +32,8 @@ class Run:
     history: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     episode_returns: list[float] = field(default_factory=list)
     """Undiscounted physical return of each finished episode."""
+    episode_lengths: list[int] = field(default_factory=list)
+    """Physical iterations of each finished episode (to split ``history`` by episode)."""
 
 
 def train(
@@ -47,6 +49,7 @@ def train(
     progress: bool = False,
     callback: Callable[[int, Run], None] | None = None,
     track_info: Sequence[str] = (),
+    max_episodes: int | None = None,
 ) -> Run:
     """Train ``agent`` for ``budget`` physical iterations with the given assists.
 
@@ -64,9 +67,14 @@ def train(
         callback: called as ``callback(iteration, run)`` after each iteration.
         track_info: numeric ``info`` entries of the physical step to record in ``history`` (e.g.
             ``"failed"``); a missing entry is recorded as NaN.
+        max_episodes: stop after this many finished episodes (``budget`` still caps the
+            iterations; ``history`` is cut to the iterations run).
     """
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"budget={budget!r} is out of range; allowed: an int >= 1")
+    for label, value in (("budget", budget), ("max_episodes", max_episodes)):
+        if value is None and label == "max_episodes":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{label}={value!r} is out of range; allowed: an int >= 1")
     env = gym.make(env) if isinstance(env, str) else env
     if twin is None and (assists or evaluate):
         twin = DigitalTwin(env)
@@ -77,7 +85,7 @@ def train(
     start_time = time.perf_counter()
     obs, info = env.reset(seed=seed, options=reset_options)
     episode_start = (obs, info.get("action_mask"), _state(env, twin))
-    episode_return = 0.0
+    episode_return, episode_first = 0.0, 1
     for i in _progress(range(1, budget + 1), progress):
         if hasattr(agent, "begin_iteration"):
             agent.begin_iteration(i)
@@ -107,7 +115,8 @@ def train(
         if terminated or truncated:
             run.episodes += 1
             run.episode_returns.append(episode_return)
-            episode_return = 0.0
+            run.episode_lengths.append(i - episode_first + 1)
+            episode_return, episode_first = 0.0, i + 1
             obs, info = env.reset(options=reset_options)
             episode_start = (obs, info.get("action_mask"), _state(env, twin))
         else:
@@ -117,6 +126,10 @@ def train(
         run.iterations = i
         if callback is not None:
             callback(i, run)
+        if max_episodes is not None and run.episodes >= max_episodes:
+            break
+    for key in history:
+        history[key] = history[key][: run.iterations]
     run.twin_evaluations = twin.evaluations if twin is not None else 0
     run.wall_time = time.perf_counter() - start_time
     return run

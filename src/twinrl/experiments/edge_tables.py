@@ -11,8 +11,6 @@ shortest-transmission-first is provably optimal (R c_max < f_ser keeps the serve
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -23,6 +21,7 @@ from twinrl.envs import edge_kernels as k
 from twinrl.envs.edge_scheduling import EdgeParams, sample_tasks, schedule_metrics
 from twinrl.experiments import metrics
 from twinrl.experiments.fused import run_fused
+from twinrl.experiments.parallel import run_jobs
 
 ALGORITHMS: tuple[tuple[str, str, int], ...] = (
     ("DTEQL φ=500", "dteql", 500),
@@ -170,7 +169,7 @@ def run_grid(
                 job = Job(setting, n, i, label, algo, phi, run_seed)
                 jobs.append((job, inst.tasks, inst.optimum, inst.worst, preset.budget, points))
     jobs.sort(key=lambda j: -j[0].cost_hint)
-    runs = list(_map(jobs, workers, progress))
+    runs = list(run_jobs(_run_job, jobs, workers=workers, progress=progress))
     runs.sort(key=lambda r: (r["setting"], r["n"], r["instance"], r["label"]))
     return {
         "preset": asdict(preset),
@@ -190,29 +189,6 @@ def run_grid(
         },
         "runs": runs,
     }
-
-
-def _map(jobs: list[Any], workers: int, progress: bool) -> Iterator[dict[str, Any]]:
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), desc="runs", unit="run")
-    try:
-        if workers <= 1:
-            for job in jobs:
-                yield _run_job(job)
-                if bar is not None:
-                    bar.update()
-            return
-        with mp.get_context("fork").Pool(workers) as pool:
-            for result in pool.imap_unordered(_run_job, jobs):
-                yield result
-                if bar is not None:
-                    bar.update()
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def run_preset(

@@ -1,0 +1,156 @@
+"""Episodic learning curves: named variants (algorithm + assists) x seeds through ``twinrl.train``.
+
+Used by the access-point experiments (``fig4``, ``safety``): each run records the physical return
+and the physical failures of every training episode; curves are smoothed with the paper's trailing
+moving average and summarised over seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+from twinrl.algorithms import Streams, build_algorithm
+from twinrl.experiments import metrics
+from twinrl.experiments.parallel import run_jobs
+from twinrl.training import train
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One curve: a named algorithm with its twin settings."""
+
+    label: str
+    algorithm: str
+    n_trials: int = 1
+    """Actions tried in the twin per physical step (``dteql``)."""
+    safe_exploration: bool = False
+
+
+@dataclass(frozen=True)
+class EpisodicJob:
+    env_id: str
+    env_kwargs: tuple[tuple[str, Any], ...]
+    variant: Variant
+    seed: int
+    episodes: int
+    agent_config: tuple[tuple[str, Any], ...] = ()
+
+
+def run_episodic(job: EpisodicJob) -> dict[str, Any]:
+    """Train one variant for ``episodes`` physical episodes; per-episode return and failures."""
+    from twinrl.agents.qlearning import QLearningConfig
+
+    env = gym.make(job.env_id, **dict(job.env_kwargs))
+    agent, assists = build_algorithm(
+        job.variant.algorithm, env, job.seed,
+        agent_config=QLearningConfig(**dict(job.agent_config)),
+        n_trials=job.variant.n_trials, safe_exploration=job.variant.safe_exploration,
+    )  # fmt: skip
+    horizon = getattr(env.unwrapped, "episode_steps", None) or 10_000
+    run = train(
+        env, agent, assists=assists, budget=job.episodes * horizon, max_episodes=job.episodes,
+        seed=Streams.from_seed(job.seed).env_seed, evaluate=False, track_info=("failed",),
+    )  # fmt: skip
+    lengths = np.asarray(run.episode_lengths, dtype=np.int64)
+    failed = np.nan_to_num(run.history["failed"])
+    starts = np.cumsum(lengths) - lengths
+    per_episode = np.add.reduceat(failed, starts) if lengths.size else np.zeros(0)
+    stats = {a.name: a.stats() for a in assists if hasattr(a, "stats")}
+    return {
+        "label": job.variant.label,
+        "variant": asdict(job.variant),
+        "seed": job.seed,
+        "episode_return": list(map(float, run.episode_returns)),
+        "episode_failures": list(map(float, per_episode)),
+        "iterations": run.iterations,
+        "twin_evaluations": run.twin_evaluations,
+        "wall_time": run.wall_time,
+        "assists": stats,
+    }
+
+
+def run_variants(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    variants: list[Variant],
+    *,
+    seeds: int,
+    episodes: int,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = False,
+    agent_config: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every variant with seeds ``SeedSequence([seed, s])``, s = 0..seeds-1 (the same env and
+    agent seeds for every variant, so differences come from the twin)."""
+    env_items = tuple(sorted(env_kwargs.items()))
+    agent_items = tuple(sorted((agent_config or {}).items()))
+    seed_list = [int(np.random.SeedSequence([seed, s]).generate_state(1)[0]) for s in range(seeds)]
+    jobs = [
+        EpisodicJob(env_id, env_items, v, run_seed, episodes, agent_items)
+        for v in variants
+        for run_seed in seed_list
+    ]
+    runs = list(run_jobs(run_episodic, jobs, workers=workers, progress=progress))
+    order = {v.label: i for i, v in enumerate(variants)}
+    runs.sort(key=lambda r: (order[r["label"]], r["seed"]))
+    return runs
+
+
+def moving_average(x: NDArray[np.float64] | list[float], window: int) -> NDArray[np.float64]:
+    """Trailing mean over the last ``window`` values (fewer at the start), as the paper plots."""
+    x = np.asarray(x, dtype=np.float64)
+    if window < 1:
+        raise ValueError(f"window={window} is out of range; allowed: an int >= 1")
+    csum = np.concatenate([[0.0], np.cumsum(x)])
+    idx = np.arange(1, x.size + 1)
+    lo = np.maximum(idx - window, 0)
+    return (csum[idx] - csum[lo]) / (idx - lo)
+
+
+def settling_episode(curve: NDArray[np.float64], *, frac: float = 0.95) -> int | None:
+    """First 1-based episode from which a smoothed reward curve stays at or above
+    ``start + frac * (final - start)``, with ``final`` the mean of its last 10% (its value at the
+    end of training) and ``start`` its first value: the convergence time of DESIGN.md with a
+    tolerance of ``1 - frac`` of the learning range. ``None`` if it never rose."""
+    curve = np.asarray(curve, dtype=np.float64)
+    tail = max(1, curve.size // 10)
+    final, start = float(curve[-tail:].mean()), float(curve[0])
+    if final <= start:
+        return None
+    return metrics.convergence_time(curve, start + frac * (final - start))
+
+
+def summarise(runs: list[dict[str, Any]], *, window: int) -> dict[str, dict[str, Any]]:
+    """Per variant: smoothed mean curve with 95% CI band, final reward, settling episode, failures."""
+    out: dict[str, dict[str, Any]] = {}
+    for label in dict.fromkeys(r["label"] for r in runs):
+        group = [r for r in runs if r["label"] == label]
+        curves = np.array([moving_average(r["episode_return"], window) for r in group])
+        n = curves.shape[0]
+        half = np.array([metrics.mean_ci(curves[:, e]).half_width for e in range(curves.shape[1])])
+        tail = max(1, curves.shape[1] // 10)
+        settle = [settling_episode(c) for c in curves]
+        cum_fail = np.array([np.cumsum(r["episode_failures"]) for r in group])
+        out[label] = {
+            "runs": n,
+            "curve_mean": curves.mean(axis=0),
+            "curve_ci95": half,
+            "final_reward": metrics.mean_ci([np.mean(r["episode_return"][-tail:]) for r in group]),
+            "settling_episodes": settle,
+            "settling_median": _median(settle),
+            "failures_total": metrics.mean_ci(cum_fail[:, -1]),
+            "cumulative_failures_mean": cum_fail.mean(axis=0),
+            "twin_evaluations": float(np.mean([r["twin_evaluations"] for r in group])),
+        }
+    return out
+
+
+def _median(values: list[int | None]) -> float:
+    """Median with never-settled runs as +inf."""
+    return float(np.median([np.inf if v is None else v for v in values]))

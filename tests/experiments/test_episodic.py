@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import twinrl
+from twinrl.agents import QLearning
+from twinrl.experiments.episodic import moving_average, settling_episode
+
+
+def test_moving_average_is_a_trailing_mean_with_a_short_start() -> None:
+    got = moving_average([1.0, 3.0, 5.0, 7.0], 2)
+    np.testing.assert_allclose(got, [1.0, 2.0, 4.0, 6.0])
+    np.testing.assert_allclose(moving_average([2.0, 4.0], 10), [2.0, 3.0])
+    with pytest.raises(ValueError, match="window"):
+        moving_average([1.0], 0)
+
+
+def test_settling_episode_against_a_hand_built_curve() -> None:
+    # start 0, final 10 (mean of the last 10% = last value): threshold 9.5
+    curve = np.array([0, 2, 9.6, 9, 9.7, 9.8, 10, 10, 10, 10], dtype=float)
+    assert settling_episode(curve) == 5  # dips to 9 at episode 4, stays >= 9.5 from 5
+    assert settling_episode(np.array([5.0, 4.0, 3.0])) is None  # never rose
+
+
+def test_train_stops_after_max_episodes_and_splits_history() -> None:
+    env = gym.make("twinrl/EdgeScheduling-v0", n_tasks=3, formulation="sequential")
+    agent = QLearning.for_env(env, rng=0)
+    run = twinrl.train(env, agent, budget=1000, max_episodes=4, seed=0, evaluate=False,
+                       track_info=("cost",))  # fmt: skip
+    assert run.episodes == 4 and run.episode_lengths == [3, 3, 3, 3] and run.iterations == 12
+    assert run.history["reward"].shape == (12,)
+    returns = np.add.reduceat(run.history["reward"], [0, 3, 6, 9])
+    np.testing.assert_allclose(run.episode_returns, returns)
+    # 'cost' is reported at the end of each episode only: NaN elsewhere, minus the return there
+    cost = run.history["cost"]
+    assert np.isnan(cost[[0, 1, 3, 4]]).all()
+    np.testing.assert_allclose(cost[[2, 5, 8, 11]], -returns)
+    with pytest.raises(ValueError, match="max_episodes"):
+        twinrl.train(env, agent, budget=10, max_episodes=0)
