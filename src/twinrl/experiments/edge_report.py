@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 
 from twinrl.experiments import metrics
 from twinrl.experiments.edge_tables import ALGORITHMS, PAPER_TABLE1, PAPER_TABLE2
+from twinrl.experiments.plotting import band, pyplot
 
 HEURISTIC_LABELS = {
     "optimum": "exact optimum",
@@ -145,13 +145,8 @@ def write_table2(summary: dict[str, Any], out: Path) -> dict[str, Any]:
 
 def plot_curves(summary: dict[str, Any], n: int, path: Path) -> bool:
     """Mean normalized reward of the greedy order vs physical iteration, with 95% CI bands."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        warnings.warn("figures need matplotlib: pip install 'twinrl[plot]'", stacklevel=2)
+    plt = pyplot()
+    if plt is None:
         return False
     groups = _group(summary["runs"], "default")
     ns = list(summary["preset"]["ns"])
@@ -165,9 +160,7 @@ def plot_curves(summary: dict[str, Any], n: int, path: Path) -> bool:
             y = np.asarray([r["curve_normalized_reward"] for r in runs])
             est = [metrics.mean_ci(col) for col in y.T]
             mean = np.array([e.mean for e in est])
-            half = np.nan_to_num(np.array([e.half_width for e in est]))
-            ax.plot(x, mean, label=label)
-            ax.fill_between(x, mean - half, mean + half, alpha=0.2)
+            band(ax, x, mean, np.array([e.half_width for e in est]), label)
         ax.set(title=f"N = {n_}", xlabel="physical iteration", ylabel="normalized reward (greedy)")
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
