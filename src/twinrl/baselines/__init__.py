@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from twinrl.baselines.ap_selection import (
+    AP_POLICIES,
+    APPolicy,
+    cheapest_feasible_ap,
+    evaluate_policy,
+    fastest_ap,
+    nearest_ap,
+    twin_oracle_ap,
+)
 from twinrl.baselines.edge_scheduling import (
     HEURISTICS,
     SOLVERS,
@@ -18,16 +27,23 @@ from twinrl.baselines.edge_scheduling import (
 )
 
 __all__ = [
+    "AP_POLICIES",
     "HEURISTICS",
     "SOLVERS",
+    "APPolicy",
     "Schedule",
     "brute_force",
+    "cheapest_feasible_ap",
     "edf",
+    "evaluate_policy",
     "exact_optimum",
+    "fastest_ap",
     "johnson",
     "local_search",
+    "nearest_ap",
     "solve",
     "spt",
     "spt_transmission",
+    "twin_oracle_ap",
     "worst_order",
 ]

@@ -1,0 +1,200 @@
+"""URLLC access-point selection, ``twinrl/APSelection-v0`` (paper 000, Section IV-A, Fig. 4).
+
+The parameters, state and pure batched dynamics live in :mod:`twinrl.envs.ap_dynamics`; this
+module wraps them as a twinnable gymnasium env.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from twinrl.envs.ap_dynamics import (
+    OUTCOME_NAMES,
+    SUCCESS,
+    APSelectionParams,
+    APSelectionState,
+    initial_state,
+    observe,
+    sample_task_classes,
+    step_batch,
+    transmit,
+    validate_action,
+)
+
+
+class APSelectionEnv(gym.Env[Any, int]):
+    """URLLC access-point selection on a road, ``twinrl/APSelection-v0``.
+
+    ## Description
+    A vehicle drives a straight road at constant speed past M access points that differ in
+    position, coverage radius, uplink rate and price (paper 000, Section IV-A). One URLLC task
+    (size, deadline) arrives at each of N decision epochs, one per road cell, and the agent picks
+    the AP that transmits it. Transmission starts now if the vehicle is in the AP's coverage, on
+    entering it if the AP is ahead, and after the AP's earlier tasks (one at a time, FIFO). The
+    task fails if the AP is behind and out of reach, if the vehicle leaves coverage before the
+    last bit, or if the deadline passes first. See :mod:`twinrl.envs.ap_dynamics` for the exact
+    rule.
+
+    ## Action Space
+    ``Discrete(M)``: the AP for the current task. Every AP is a valid action (an unreachable one
+    just fails), so there is no action mask; anything else raises ``ValueError``.
+
+    ## Observation Space
+    ``observation="index"``: ``Discrete((N + 1) * classes * 2**M)``, the index of (road cell, task
+    class, per-AP busy flag); :func:`twinrl.envs.ap_dynamics.decode_observation` decodes it. An AP
+    is busy if its queue lasts more than ``busy_threshold`` seconds past now. At the defaults this
+    is 21 * 3 * 32 = 2016 states. ``observation="features"``: a ``Box(-1, 1, (3 + 2 M,))``, see
+    :func:`twinrl.envs.ap_dynamics.observe`.
+
+    ## Rewards
+    Per task: on success ``success_reward - w_latency * latency - w_price * price * size_Mbit``
+    (latency in s from arrival to last bit, price per Mbit); on failure ``-failure_penalty``.
+
+    ## Starting State
+    Vehicle at position 0 at time 0, all APs idle. The N task classes of the pass are drawn
+    i.i.d. with ``task_probs`` from the env RNG at every reset and carried in the state, so a twin
+    synced to the state predicts the next task exactly. ``reset(options={"task_classes": seq})``
+    sets them explicitly.
+
+    ## Episode End
+    Terminated after N tasks (one pass of the road). Never truncated.
+
+    ## Info
+    ``failed`` (bool), ``outcome`` (``"success"``, ``"unreachable"``, ``"left_coverage"`` or
+    ``"deadline_miss"``), ``ap``, ``latency`` (s, NaN on failure), ``start`` and ``finish`` (s,
+    absolute) of the task handled by the step. ``reset`` returns an empty info.
+
+    ## Arguments
+    The fields of :class:`~twinrl.envs.ap_dynamics.APSelectionParams`, as keyword arguments.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium convention
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.params = APSelectionParams(**kwargs)
+        p = self.params
+        self.action_space = spaces.Discrete(p.n_aps)  # type: ignore[assignment]
+        if p.observation == "index":
+            self.observation_space: spaces.Space[Any] = spaces.Discrete(p.n_observations)
+        else:
+            self.observation_space = spaces.Box(-1.0, 1.0, (3 + 2 * p.n_aps,), np.float32)
+        self._state: APSelectionState | None = None
+
+    # --- twinnable interface --------------------------------------------------------------------
+    def get_state(self) -> APSelectionState:
+        """An immutable snapshot of the env, including its RNG state."""
+        if self._state is None:
+            raise RuntimeError("call reset() before get_state()")
+        return replace(self._copy(self._state), rng_state=dict(self.np_random.bit_generator.state))
+
+    def set_state(self, state: APSelectionState) -> None:
+        """Restore a snapshot from :meth:`get_state` exactly (RNG included)."""
+        if not isinstance(state, APSelectionState):
+            raise TypeError(f"set_state expects an APSelectionState, got {type(state).__name__}")
+        p = self.params
+        if state.task_classes.shape != (p.n_steps,) or state.ap_free_at.shape != (p.n_aps,):
+            raise ValueError(
+                f"state has task_classes of shape {state.task_classes.shape} and ap_free_at of "
+                f"shape {state.ap_free_at.shape}; this env has n_steps={p.n_steps} and "
+                f"M={p.n_aps} APs"
+            )
+        self._state = self._copy(state)
+        if state.rng_state is not None:
+            self.np_random.bit_generator.state = state.rng_state
+
+    @staticmethod
+    def _copy(state: APSelectionState) -> APSelectionState:
+        def frozen(a: NDArray[Any]) -> NDArray[Any]:
+            a = np.array(a, copy=True)
+            a.flags.writeable = False
+            return a
+
+        return APSelectionState(
+            t=frozen(state.t),
+            task_classes=frozen(state.task_classes),
+            ap_free_at=frozen(state.ap_free_at),
+            last_ap=frozen(state.last_ap),
+            last_outcome=frozen(state.last_outcome),
+            last_latency=frozen(state.last_latency),
+            rng_state=state.rng_state,
+        )
+
+    def step_batch(
+        self, state: APSelectionState, actions: NDArray[np.int64]
+    ) -> tuple[APSelectionState, NDArray[Any], NDArray[np.float64], NDArray[np.bool_], None]:
+        """Batched dynamics for the digital twin: ``(next_state, obs, reward, terminated, mask)``.
+
+        ``mask`` is always None (every AP is a valid action). Per-element failures are in
+        ``next_state.last_failed``.
+        """
+        nxt, reward, terminated = step_batch(self.params, state, np.asarray(actions, np.int64))
+        return nxt, observe(self.params, nxt), reward, terminated, None
+
+    # --- gymnasium API --------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"task_classes"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset options {sorted(unknown)}; the only option is 'task_classes'"
+            )
+        p = self.params
+        if "task_classes" in options:
+            classes = np.asarray(options["task_classes"])
+            if (
+                classes.shape != (p.n_steps,)
+                or not np.issubdtype(classes.dtype, np.integer)
+                or np.any((classes < 0) | (classes >= p.n_classes))
+            ):
+                raise ValueError(
+                    f"options['task_classes'] must be {p.n_steps} integers in "
+                    f"[0, {p.n_classes - 1}], got {options['task_classes']!r}"
+                )
+        else:
+            classes = sample_task_classes(p, self.np_random)
+        self._state = initial_state(p, classes)
+        return observe(p, self._state), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        if int(self._state.t) >= self.params.n_steps:
+            raise RuntimeError("the episode has terminated; call reset()")
+        a = validate_action(self.params, action)
+        batch, actions = self._state.tile(1), np.array([a], dtype=np.int64)
+        tx = transmit(self.params, batch, actions)
+        nxt, reward, terminated = step_batch(self.params, batch, actions)
+        self._state = self._copy(nxt.item(0))
+        outcome = int(tx.outcome[0])
+        info = {
+            "failed": outcome != SUCCESS,
+            "outcome": OUTCOME_NAMES[outcome],
+            "ap": a,
+            "latency": float(nxt.last_latency[0]),
+            "start": float(tx.start[0]),
+            "finish": float(tx.finish[0]),
+        }
+        obs = observe(self.params, self._state)
+        return obs, float(reward[0]), bool(terminated[0]), False, info
+
+    @property
+    def state(self) -> APSelectionState:
+        """The current state (read-only arrays; use :meth:`get_state` for a snapshot with RNG)."""
+        if self._state is None:
+            raise RuntimeError("call reset() first")
+        return self._state
+
+
+__all__ = ["APSelectionEnv", "APSelectionParams", "APSelectionState"]
