@@ -49,10 +49,11 @@ def build_algorithm(
     n_trials: int = 500,
     n_agents: int = 500,
     sync_every: int = 512,
-    safe_exploration: bool = False,
+    safe_exploration: bool | str = False,
 ) -> tuple[QLearning, list[Assist]]:
-    """The agent and assists of a named algorithm for ``env``; ``safe_exploration`` adds a
-    :class:`SafeExploration` veto (the env must report ``failed`` to the twin)."""
+    """The agent and assists of a named algorithm for ``env``. ``safe_exploration=True`` adds a
+    :class:`SafeExploration` veto (the env must report ``failed`` to the twin); ``"audit"`` adds
+    one that only counts the failures a veto would have avoided."""
     if name not in ALGORITHMS:
         raise ValueError(f"algorithm {name!r} is unknown; choose one of {', '.join(ALGORITHMS)}")
     streams = Streams.from_seed(seed)
@@ -65,6 +66,9 @@ def build_algorithm(
         twin_agents = TwinAgents(n_agents, sync_every, rng=streams.assists)
         twin_agents.attach(agent)
         assists.append(twin_agents)
+    if safe_exploration not in (False, True, "audit"):
+        raise ValueError(f"safe_exploration={safe_exploration!r}; allowed: False, True, 'audit'")
     if safe_exploration:
-        assists.append(SafeExploration(int(env.action_space.n)))  # type: ignore[attr-defined]
+        n = int(env.action_space.n)  # type: ignore[attr-defined]
+        assists.append(SafeExploration(n, audit_only=safe_exploration == "audit"))
     return agent, assists

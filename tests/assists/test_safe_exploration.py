@@ -71,10 +71,13 @@ def test_replacement_is_the_best_safe_action_and_the_vetoed_outcome_is_learned()
     twin = DigitalTwin(env)
     twin.sync(env.get_state())
     agent = QLearning(5, 3, rng=0)
-    safe = SafeExploration(3)
     ctx = twinrl.assists.StepContext(1, 1, None, 2, twin)
-    assert safe.vet(ctx, agent) == 1
+    assert SafeExploration(3, replacement="reward").vet(ctx, agent) == 1  # earns 1 > 0
     assert agent.q[1, 2] == pytest.approx(0.1 * -10.0)  # learned from the twin: Q = lr * r
+    agent.q[1, 0] = 5.0  # the agent values action 0 more (later consequences)
+    assert SafeExploration(3).vet(ctx, agent) == 0  # greedy among the safe actions
+    agent.q[1, 2] = 50.0  # the unsafe action stays excluded however much the agent likes it
+    assert SafeExploration(3).vet(ctx, agent) == 0
     assert env.cell == 1  # the physical env was not touched
 
 
@@ -99,3 +102,13 @@ def test_bad_arguments_and_envs_without_failure_info() -> None:
     agent = QLearning.for_env(env, rng=0)
     with pytest.raises(ValueError, match="twin_info_keys"):
         twinrl.train(env, agent, assists=[SafeExploration(6)], budget=3, evaluate=False)
+
+
+def test_audit_only_counts_but_never_vetoes_or_learns() -> None:
+    audit = SafeExploration(3, audit_only=True)
+    run = _run([audit])
+    baseline = _run([])
+    np.testing.assert_array_equal(run.history["reward"], baseline.history["reward"])
+    assert audit.vetoed == run.history["failed"].sum() > 0  # every failure had a safe alternative
+    with pytest.raises(ValueError, match="replacement"):
+        SafeExploration(3, replacement="best")

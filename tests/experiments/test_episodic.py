@@ -6,7 +6,7 @@ import pytest
 
 import twinrl
 from twinrl.agents import QLearning
-from twinrl.experiments.episodic import moving_average, settling_episode
+from twinrl.experiments.episodic import moving_average, settling_episode, summarise
 
 
 def test_moving_average_is_a_trailing_mean_with_a_short_start() -> None:
@@ -39,3 +39,19 @@ def test_train_stops_after_max_episodes_and_splits_history() -> None:
     np.testing.assert_allclose(cost[[2, 5, 8, 11]], -returns)
     with pytest.raises(ValueError, match="max_episodes"):
         twinrl.train(env, agent, budget=10, max_episodes=0)
+
+
+def test_summarise_uses_a_common_target_across_variants() -> None:
+    fast = [0.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0]
+    low = [0.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0, 6.0]  # settles early, on a low plateau
+    runs = [
+        {"label": lb, "seed": s, "episode_return": curve, "episode_failures": [0.0] * 10,
+         "twin_evaluations": 0}
+        for lb, curve in (("fast", fast), ("low", low)) for s in (0, 1)
+    ]  # fmt: skip
+    st = summarise(runs, window=1)
+    assert st["fast"]["target"] == pytest.approx(9.5)
+    assert st["fast"]["reach_episodes"] == [2, 2] and st["fast"]["reach_median"] == 2
+    assert st["low"]["reach_episodes"] == [None, None] and st["low"]["reach_median"] == np.inf
+    assert st["low"]["settling_episodes"] == [2, 2]  # its own plateau, reached at once
+    assert st["low"]["final_reward"].mean == pytest.approx(6.0)

@@ -27,31 +27,47 @@ def failed(out: DomainSteps) -> NDArray[np.bool_]:
 class SafeExploration:
     """Before the physical agent executes any action, the identical domain tries it. If the twin
     predicts an unsafe outcome, the action is vetoed: the agent learns from the vetoed action's twin
-    outcome, and the physical env executes the best action the twin verified as safe instead (the
-    one with the highest twin reward, the lowest index on ties). When no valid action is safe the
-    proposed action is executed and counted as unavoidable.
+    outcome, and the physical env executes the best action the twin verified as safe instead. When
+    no valid action is safe the proposed action is executed and counted as unavoidable.
 
     With a perfect twin no predicted failure reaches the physical env except unavoidable ones.
 
     Args:
         n_actions: size of the action space.
         unsafe: maps the twin's outcomes to a boolean per domain; default :func:`failed`.
+        replacement: ``"greedy"``: the agent's greedy choice among the safe actions (its learned
+            values weigh later consequences, e.g. a busy access point); ``"reward"``: the safe
+            action with the highest immediate twin reward (lowest index on ties).
+        audit_only: check and count, but never veto or learn: measures how many of an unguarded
+            agent's physical failures a veto could have avoided, without changing its run.
 
     Attributes:
         checked: physical actions vetted.
-        vetoed: actions the twin predicted unsafe and that were replaced.
+        vetoed: actions the twin predicted unsafe and that were replaced (with ``audit_only``: that
+            would have been replaced).
         unavoidable: actions predicted unsafe with no safe alternative.
     """
 
     name = "safe_exploration"
 
-    def __init__(self, n_actions: int, *, unsafe: Unsafe = failed) -> None:
+    def __init__(
+        self,
+        n_actions: int,
+        *,
+        unsafe: Unsafe = failed,
+        replacement: str = "greedy",
+        audit_only: bool = False,
+    ) -> None:
         if isinstance(n_actions, bool) or not isinstance(n_actions, (int, np.integer)):
             raise TypeError(f"n_actions must be an int >= 1, got {n_actions!r}")
         if n_actions < 1:
             raise ValueError(f"n_actions={n_actions} is out of range; allowed: an int >= 1")
         self.n_actions = int(n_actions)
+        if replacement not in ("greedy", "reward"):
+            raise ValueError(f"replacement={replacement!r} is not allowed; choose greedy or reward")
         self.unsafe = unsafe
+        self.replacement = replacement
+        self.audit_only = audit_only
         self.checked = self.vetoed = self.unavoidable = 0
 
     def vet(self, ctx: StepContext, agent: Agent) -> int:
@@ -61,7 +77,8 @@ class SafeExploration:
         self.checked += 1
         if not self.unsafe(out)[0]:
             return ctx.action
-        agent.learn(twin_transitions(ctx, proposed, out))  # learn from the vetoed outcome
+        if not self.audit_only:
+            agent.learn(twin_transitions(ctx, proposed, out))  # learn from the vetoed outcome
         others = valid_actions(ctx.mask, self.n_actions)
         others = others[others != ctx.action]
         if others.size:
@@ -69,8 +86,13 @@ class SafeExploration:
             safe = ~self.unsafe(alt)
             if safe.any():
                 self.vetoed += 1
-                reward = np.where(safe, alt.reward, -np.inf)
-                return int(others[int(np.argmax(reward))])
+                if self.audit_only:
+                    return ctx.action
+                if self.replacement == "reward":
+                    return int(others[int(np.argmax(np.where(safe, alt.reward, -np.inf)))])
+                mask = np.zeros(self.n_actions, dtype=np.int8)
+                mask[others[safe]] = 1
+                return int(agent.act(ctx.obs, explore=False, mask=mask))
         self.unavoidable += 1
         return ctx.action
 

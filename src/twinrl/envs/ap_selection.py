@@ -128,16 +128,26 @@ class APSelectionEnv(gym.Env[Any, int]):
             rng_state=state.rng_state,
         )
 
-    def step_batch(
-        self, state: APSelectionState, actions: NDArray[np.int64]
-    ) -> tuple[APSelectionState, NDArray[Any], NDArray[np.float64], NDArray[np.bool_], None]:
-        """Batched dynamics for the digital twin: ``(next_state, obs, reward, terminated, mask)``.
+    twin_info_keys = ("failed",)
+    """``info`` entries the twin reports per domain (SafeExploration reads ``failed``)."""
 
-        ``mask`` is always None (every AP is a valid action). Per-element failures are in
-        ``next_state.last_failed``.
+    @property
+    def episode_steps(self) -> int:
+        """Physical steps (tasks) per pass of the road."""
+        return self.params.n_steps
+
+    def step_batch(self, state: APSelectionState, actions: NDArray[np.int64]) -> tuple[
+        APSelectionState, NDArray[Any], NDArray[np.float64], NDArray[np.bool_], None,
+        dict[str, NDArray[Any]],
+    ]:  # fmt: skip
+        """Batched dynamics for the digital twin:
+        ``(next_state, obs, reward, terminated, mask, {"failed": ...})``.
+
+        ``mask`` is always None (every AP is a valid action).
         """
         nxt, reward, terminated = step_batch(self.params, state, np.asarray(actions, np.int64))
-        return nxt, observe(self.params, nxt), reward, terminated, None
+        info = {"failed": np.asarray(nxt.last_failed, dtype=bool)}
+        return nxt, observe(self.params, nxt), reward, terminated, None, info
 
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(

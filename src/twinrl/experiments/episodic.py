@@ -28,7 +28,8 @@ class Variant:
     algorithm: str
     n_trials: int = 1
     """Actions tried in the twin per physical step (``dteql``)."""
-    safe_exploration: bool = False
+    safe_exploration: bool | str = False
+    """True: veto predicted failures; ``"audit"``: only count those a veto would have avoided."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,12 @@ def settling_episode(curve: NDArray[np.float64], *, frac: float = 0.95) -> int |
     return metrics.convergence_time(curve, start + frac * (final - start))
 
 
-def summarise(runs: list[dict[str, Any]], *, window: int) -> dict[str, dict[str, Any]]:
-    """Per variant: smoothed mean curve with 95% CI band, final reward, settling episode, failures."""
+def summarise(
+    runs: list[dict[str, Any]], *, window: int, reach: float = 0.95
+) -> dict[str, dict[str, Any]]:
+    """Per variant: smoothed mean curve with 95% CI band, final reward, settling episode, failures,
+    and the episodes each seed needs to stay at or above ``reach`` x the best variant's final
+    reward (a common target, so that a method settling early on a low plateau is not "fast")."""
     out: dict[str, dict[str, Any]] = {}
     for label in dict.fromkeys(r["label"] for r in runs):
         group = [r for r in runs if r["label"] == label]
@@ -147,7 +152,15 @@ def summarise(runs: list[dict[str, Any]], *, window: int) -> dict[str, dict[str,
             "failures_total": metrics.mean_ci(cum_fail[:, -1]),
             "cumulative_failures_mean": cum_fail.mean(axis=0),
             "twin_evaluations": float(np.mean([r["twin_evaluations"] for r in group])),
+            "curves": curves,
         }
+    best = max(st["final_reward"].mean for st in out.values())
+    for st in out.values():
+        target = reach * best if best > 0 else best
+        times = [metrics.convergence_time(c, target) for c in st.pop("curves")]
+        st["target"] = target
+        st["reach_episodes"] = times
+        st["reach_median"] = _median(times)
     return out
 
 

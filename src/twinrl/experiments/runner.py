@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from twinrl import __version__
-from twinrl.experiments import edge_report, edge_tables
+from twinrl.experiments import ap_figures, edge_report, edge_tables
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,10 @@ class Group:
     run: Callable[..., dict[str, Any]]
 
 
-GROUPS: dict[str, Group] = {"edge": Group(edge_tables.run_preset)}
+GROUPS: dict[str, Group] = {
+    "edge": Group(edge_tables.run_preset),
+    "ap": Group(ap_figures.run_preset),
+}
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
         "edge scheduling, paper 002 Table I: QL / DTEQL / DTAQL at N = 8, with baselines",
@@ -50,6 +53,16 @@ EXPERIMENTS: dict[str, Experiment] = {
         "edge scheduling, paper 002 Table II: convergence time for N = 6, 7, 8",
         "edge",
         edge_report.write_table2,
+    ),
+    "fig4": Experiment(
+        "access-point selection, paper 000 Fig. 4: QL vs DT-QL with n = 2..M trials per state",
+        "ap",
+        ap_figures.write_fig4,
+    ),
+    "safety": Experiment(
+        "access-point selection: physical failures during training, with SafeExploration",
+        "ap",
+        ap_figures.write_safety,
     ),
 }
 PRESET_NAMES = ("quick", "paper")
