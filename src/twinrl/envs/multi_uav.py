@@ -182,15 +182,19 @@ def user_rates(
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Each user's rate in bit/s ``(..., N)`` from the UAV offering the highest rate, and that
     UAV's index (paper 000, IV-B: OFDM, no interference, max-rate association)."""
+    # The rate falls with distance, so the best UAV is the nearest one: evaluate Friis once per
+    # user instead of once per (UAV, user) pair.
+    ground2 = k.squared_ground_distances(uav_pos, user_pos)
+    serving = np.argmin(ground2, axis=-2)
+    nearest2 = np.take_along_axis(ground2, serving[..., None, :], axis=-2)[..., 0, :]
     rates = k.friis_rate(
-        k.link_distances(uav_pos, user_pos, params.uav_height),
+        np.sqrt(nearest2 + params.uav_height**2),
         tx_power=params.tx_power,
         wavelength=params.wavelength,
         bandwidth=params.bandwidth,
         noise_psd=params.noise_psd,
     )
-    serving = np.argmax(rates, axis=-2)
-    return np.take_along_axis(rates, serving[..., None, :], axis=-2)[..., 0, :], serving
+    return rates, serving
 
 
 def step_batch(
@@ -233,8 +237,8 @@ def observe(params: MultiUAVParams, state: MultiUAVState, global_view: bool = Fa
     if global_view:
         visible = np.ones(users.shape[:-1], dtype=bool)
     else:
-        ground = k.horizontal_distances(state.uav_pos, state.user_pos)
-        visible = np.any(ground <= params.sensing_radius, axis=-2)
+        ground2 = k.squared_ground_distances(state.uav_pos, state.user_pos)
+        visible = np.any(ground2 <= params.sensing_radius**2, axis=-2)
     users = np.where(visible[..., None], users, HIDDEN).reshape(*users.shape[:-2], -1)
     return np.concatenate([uavs, users, visible], axis=-1).astype(np.float32)
 

@@ -41,20 +41,21 @@ def friis_rate(
     return bandwidth * np.log2(1.0 + received / (noise_psd * bandwidth))
 
 
+def squared_ground_distances(
+    uav_pos: NDArray[np.float64], user_pos: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Squared ground-plane distances ``(..., M, N)`` between M UAVs and N users."""
+    # Per-coordinate arithmetic: a reduction over a length-2 axis is several times slower.
+    dx = uav_pos[..., :, None, 0] - user_pos[..., None, :, 0]
+    dy = uav_pos[..., :, None, 1] - user_pos[..., None, :, 1]
+    return dx * dx + dy * dy
+
+
 def link_distances(
     uav_pos: NDArray[np.float64], user_pos: NDArray[np.float64], height: float
 ) -> NDArray[np.float64]:
     """3-D distances ``(..., M, N)`` between M UAVs at ``height`` and N ground users."""
-    diff = uav_pos[..., :, None, :] - user_pos[..., None, :, :]
-    return np.sqrt(np.sum(diff * diff, axis=-1) + height * height)
-
-
-def horizontal_distances(
-    uav_pos: NDArray[np.float64], user_pos: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Ground-plane distances ``(..., M, N)`` between M UAVs and N users."""
-    diff = uav_pos[..., :, None, :] - user_pos[..., None, :, :]
-    return np.sqrt(np.sum(diff * diff, axis=-1))
+    return np.sqrt(squared_ground_distances(uav_pos, user_pos) + height * height)
 
 
 def _splitmix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
