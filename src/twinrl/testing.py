@@ -22,10 +22,15 @@ def _fail(message: str) -> None:
     raise ConformanceError(message)
 
 
-def _sample_actions(env: gym.Env[Any, Any], mask: Any, rng: np.random.Generator) -> int:
+def _sample_actions(env: gym.Env[Any, Any], mask: Any, rng: np.random.Generator) -> Any:
+    """A valid action from this check's own RNG: an int (Discrete) or an int array
+    (MultiDiscrete)."""
     if mask is not None:
         return int(rng.choice(np.flatnonzero(mask)))
-    return int(rng.integers(env.action_space.n))  # type: ignore[attr-defined]
+    space = env.action_space
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return rng.integers(space.nvec).astype(np.int64)
+    return int(rng.integers(space.n))  # type: ignore[attr-defined]
 
 
 def check_twinnable(env: gym.Env[Any, Any], *, seed: int = 0, steps: int = 20) -> None:
@@ -60,7 +65,8 @@ def _rollout(env: gym.Env[Any, Any], mask: Any, steps: int, rng: np.random.Gener
     for _ in range(steps):
         action = _sample_actions(env, mask, rng)
         obs, reward, terminated, truncated, info = env.step(action)
-        out.append((action, np.asarray(obs).tobytes(), float(reward), terminated, truncated))
+        record = np.asarray(action).tobytes()
+        out.append((record, np.asarray(obs).tobytes(), float(reward), terminated, truncated))
         mask = info.get("action_mask")
         if terminated or truncated:
             break
@@ -99,5 +105,9 @@ def check_twin_matches(
                   f"the physical env gave {reward!r}")  # fmt: skip
         if bool(predicted.terminated[0]) != bool(terminated):
             _fail(f"step {t}: the twin and the physical env disagree on termination")
+        for key in getattr(env.unwrapped, "twin_info_keys", ()):
+            if key not in predicted.info or predicted.info[key][0] != info[key]:
+                _fail(f"step {t}: the twin reported info[{key!r}] = "
+                      f"{predicted.info.get(key, [None])[0]!r}, the physical env {info[key]!r}")  # fmt: skip
         if terminated or truncated:
             obs, info = env.reset()

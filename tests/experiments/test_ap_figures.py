@@ -31,6 +31,7 @@ def test_runs_are_deterministic_and_safe_exploration_cuts_failures(summary: dict
         ap_figures.ENV_ID, {}, ap_figures.variants(5)[:1], seeds=2, episodes=25, seed=3,
         agent_config=ap_figures.AGENT,
     )  # fmt: skip
+
     def strip(runs: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if k != "wall_time"} for r in runs]
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import twinrl  # noqa: F401
+from twinrl.envs.ap_selection import APSelectionEnv
 from twinrl.envs.edge_scheduling import EdgeSchedulingEnv
 from twinrl.testing import ConformanceError, check_twin_matches, check_twinnable
 from twinrl.twin import DigitalTwin
@@ -136,3 +137,18 @@ def test_check_twin_matches_rejects_wrong_batched_dynamics() -> None:
 def test_serial_backend_needs_state_methods() -> None:
     with pytest.raises(TypeError, match="get_state"):
         DigitalTwin(_NoState(), backend="serial")
+
+
+class _HidesFailures(APSelectionEnv):
+    """Broken: the batched dynamics never report a failure to the twin."""
+
+    def step_batch(self, state: Any, actions: Any) -> Any:
+        nxt, obs, reward, terminated, mask, info = super().step_batch(state, actions)
+        return nxt, obs, reward, terminated, mask, {"failed": np.zeros_like(info["failed"])}
+
+
+def test_check_twin_matches_rejects_wrong_declared_info() -> None:
+    env = _HidesFailures()
+    with pytest.raises(ConformanceError, match="failed"):
+        check_twin_matches(env, DigitalTwin(env, backend="vectorized"), steps=60)
+    check_twin_matches(env, DigitalTwin(env, backend="serial"), steps=60)

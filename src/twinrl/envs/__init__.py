@@ -7,21 +7,17 @@ from gymnasium.envs.registration import register, registry
 from twinrl.envs.ap_dynamics import APSelectionParams, APSelectionState
 from twinrl.envs.ap_selection import APSelectionEnv
 from twinrl.envs.edge_scheduling import EdgeParams, EdgeSchedulingEnv, EdgeState
+from twinrl.envs.multi_uav import MultiUAVEnv, MultiUAVParams, MultiUAVState
 
-ENV_IDS = ("twinrl/EdgeScheduling-v0", "twinrl/APSelection-v0")
-
-if "twinrl/EdgeScheduling-v0" not in registry:
-    register(
-        id="twinrl/EdgeScheduling-v0",
-        entry_point="twinrl.envs.edge_scheduling:EdgeSchedulingEnv",
-        disable_env_checker=True,
-    )
-if "twinrl/APSelection-v0" not in registry:
-    register(
-        id="twinrl/APSelection-v0",
-        entry_point="twinrl.envs.ap_selection:APSelectionEnv",
-        disable_env_checker=True,
-    )
+ENV_IDS = ("twinrl/EdgeScheduling-v0", "twinrl/APSelection-v0", "twinrl/MultiUAV-v0")
+_ENTRY_POINTS = {
+    "twinrl/EdgeScheduling-v0": "twinrl.envs.edge_scheduling:EdgeSchedulingEnv",
+    "twinrl/APSelection-v0": "twinrl.envs.ap_selection:APSelectionEnv",
+    "twinrl/MultiUAV-v0": "twinrl.envs.multi_uav:MultiUAVEnv",
+}
+for _env_id, _entry in _ENTRY_POINTS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point=_entry, disable_env_checker=True)
 
 __all__ = [
     "ENV_IDS",
@@ -31,4 +27,7 @@ __all__ = [
     "EdgeParams",
     "EdgeSchedulingEnv",
     "EdgeState",
+    "MultiUAVEnv",
+    "MultiUAVParams",
+    "MultiUAVState",
 ]

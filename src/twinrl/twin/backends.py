@@ -66,7 +66,7 @@ class SerialBackend:
         infos: list[dict[str, Any]] = []
         for state, action in zip(states, actions, strict=True):
             self._sim.set_state(state)
-            o, r, te, tr, info = self._sim.step(int(action))
+            o, r, te, tr, info = self._sim.step(action if np.ndim(action) else int(action))
             nexts.append(self._sim.get_state())
             obs.append(o)
             rewards.append(r)

@@ -1,0 +1,466 @@
+"""Multi-UAV access points: 4 UAVs fly to serve 10 moving ground users (paper 000, Section IV-B)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from twinrl.envs import uav_kernels as k
+from twinrl.envs._validate import check_choice, check_positive, check_range
+
+N_MOVES = len(k.MOVES)
+"""Per-UAV actions: 0 stay, 1 +x, 2 -x, 3 +y, 4 -y."""
+MAX_FLAT_UAVS = 8  # 5**8 = 390,625 flat actions; beyond that use action_space="multi"
+HIDDEN = -1.0
+"""Coordinate written in the observation for a user no UAV can sense."""
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int in [{low}, {high}], got {value!r}")
+    check_range(name, value, low, high)
+
+
+@dataclass(frozen=True)
+class MultiUAVParams:
+    """Parameters of the multi-UAV network (paper 000, Section IV-B).
+
+    The paper gives ``N = 100``, ``M = 4``, ``p = 100 mW``, ``sigma^2 = -174 dBm/Hz``, a height of
+    5 m and a speed of 8 m/s, and says there are 10 users. ``M = 4`` is the number of UAVs; ``N`` is
+    not defined, and since the users are 10 we read ``N = 100`` as the side of the square area in
+    metres (:attr:`area_side`). The carrier frequency, the bandwidth per user, the time slot, the
+    hangar position, the episode length and the user mobility are not given; the defaults below
+    are our choices.
+    """
+
+    n_users: int = 10
+    """Number of ground users (10 in the paper)."""
+    n_uavs: int = 4
+    """M, the number of UAVs acting as mobile access points (4 in the paper)."""
+    area_side: float = 100.0
+    """Side of the square service area ``[0, area_side]^2`` in metres; our reading of ``N = 100``."""
+    episode_steps: int = 50
+    """Time slots per episode; the episode is truncated (not terminated) after this many steps."""
+    tx_power: float = 0.1
+    """Transmit power p of a UAV in watts (100 mW)."""
+    noise_psd_dbm: float = -174.0
+    """Noise power spectral density N0 (sigma^2 in the paper) in dBm/Hz."""
+    bandwidth: float = 1e6
+    """OFDM bandwidth B allotted to each user, in Hz (no interference between users)."""
+    carrier_frequency: float = 2.4e9
+    """Carrier frequency f in Hz; Friis' wavelength is ``c / f`` (0.125 m at 2.4 GHz)."""
+    uav_height: float = 5.0
+    """Flight height of every UAV in metres."""
+    uav_speed: float = 8.0
+    """UAV speed in m/s; a move covers ``uav_speed * slot`` metres."""
+    slot: float = 1.0
+    """Duration dt of a time slot (one step) in seconds."""
+    hangar: tuple[float, float] = (0.0, 0.0)
+    """Ground position ``(x, y)`` in metres where every UAV starts (default: the corner (0, 0))."""
+    user_speed_std: float = 1.0
+    """Gauss-Markov velocity spread sigma in m/s per axis (mean user speed ``sigma sqrt(pi/2)``,
+    about 1.25 m/s)."""
+    user_memory: float = 0.8
+    """Gauss-Markov memory ``a`` in [0, 1]: 0 redraws the velocity every slot, 1 keeps it."""
+    sensing_radius: float | None = None
+    """``None``: every user's position is observed. Else a user is observed only when it is within
+    this ground distance (metres) of some UAV; the others are hidden (see the env docstring)."""
+    action_space: Literal["multi", "flat"] = "multi"
+    """``multi``: ``MultiDiscrete([5] * M)``, one move per UAV. ``flat``: ``Discrete(5 ** M)``,
+    the moves encoded by :func:`encode_action`."""
+
+    def __post_init__(self) -> None:
+        _check_int("n_users", self.n_users, 1, 10_000)
+        _check_int("n_uavs", self.n_uavs, 1, 64)
+        _check_int("episode_steps", self.episode_steps, 1, 2**31 - 1)
+        for name in ("area_side", "tx_power", "bandwidth", "carrier_frequency", "uav_height"):
+            check_positive(name, getattr(self, name))
+        check_positive("uav_speed", self.uav_speed)
+        check_positive("slot", self.slot)
+        check_range("noise_psd_dbm", self.noise_psd_dbm, -300.0, 100.0)
+        check_range("user_speed_std", self.user_speed_std, 0.0, math.inf)
+        check_range("user_memory", self.user_memory, 0.0, 1.0)
+        if not (isinstance(self.hangar, (tuple, list)) and len(self.hangar) == 2):
+            raise ValueError(f"hangar must be a pair (x, y) in metres, got {self.hangar!r}")
+        for axis, value in zip("xy", self.hangar, strict=True):
+            check_range(f"hangar {axis}", value, 0.0, self.area_side)
+        if self.sensing_radius is not None:
+            check_positive("sensing_radius", self.sensing_radius)
+        check_choice("action_space", self.action_space, ("multi", "flat"))
+        if self.action_space == "flat" and self.n_uavs > MAX_FLAT_UAVS:
+            raise ValueError(
+                f"n_uavs={self.n_uavs} gives 5**{self.n_uavs} flat actions; use n_uavs <= "
+                f"{MAX_FLAT_UAVS} or action_space='multi'"
+            )
+
+    @property
+    def n_flat_actions(self) -> int:
+        return int(N_MOVES**self.n_uavs)
+
+    @property
+    def wavelength(self) -> float:
+        return k.SPEED_OF_LIGHT / self.carrier_frequency
+
+    @property
+    def noise_psd(self) -> float:
+        """N0 in W/Hz."""
+        return k.dbm_per_hz_to_watt_per_hz(self.noise_psd_dbm)
+
+    @property
+    def obs_size(self) -> int:
+        size = 2 * (self.n_uavs + self.n_users)
+        return size if self.sensing_radius is None else size + self.n_users
+
+
+@dataclass(frozen=True)
+class MultiUAVState:
+    """Snapshot of a multi-UAV env; arrays may carry a leading batch axis.
+
+    ``uav_pos`` ``(M, 2)`` and ``user_pos``/``user_vel`` ``(N, 2)`` are in metres and m/s;
+    ``step`` counts the slots played; ``noise_key`` keys the counter-based mobility noise (the
+    randomness of every future step, see :func:`twinrl.envs.uav_kernels.counter_normals`).
+    ``rng_state`` is the env's ``np_random`` state, which draws the next episode's users at reset.
+    """
+
+    uav_pos: NDArray[np.float64]
+    user_pos: NDArray[np.float64]
+    user_vel: NDArray[np.float64]
+    step: NDArray[np.int64]
+    noise_key: NDArray[np.uint64]
+    rng_state: dict[str, Any] | None = field(default=None, compare=False)
+
+    def tile(self, batch: int) -> MultiUAVState:
+        """This (unbatched) state repeated ``batch`` times along a new leading axis (read-only
+        views; the dynamics never write into a state)."""
+        return MultiUAVState(
+            uav_pos=np.broadcast_to(self.uav_pos, (batch, *self.uav_pos.shape)),
+            user_pos=np.broadcast_to(self.user_pos, (batch, *self.user_pos.shape)),
+            user_vel=np.broadcast_to(self.user_vel, (batch, *self.user_vel.shape)),
+            step=np.full(batch, self.step, dtype=np.int64),
+            noise_key=np.full(batch, self.noise_key, dtype=np.uint64),
+        )
+
+    def item(self, i: int) -> MultiUAVState:
+        """Element ``i`` of a batched state, as an unbatched state."""
+        return MultiUAVState(
+            uav_pos=np.array(self.uav_pos[i]),
+            user_pos=np.array(self.user_pos[i]),
+            user_vel=np.array(self.user_vel[i]),
+            step=np.array(self.step[i], dtype=np.int64),
+            noise_key=np.array(self.noise_key[i], dtype=np.uint64),
+        )
+
+
+def initial_state(
+    params: MultiUAVParams,
+    rng: np.random.Generator,
+    user_pos: NDArray[np.float64] | None = None,
+) -> MultiUAVState:
+    """UAVs at the hangar; users uniform in the area (or at ``user_pos``) with stationary
+    Gauss-Markov velocities; a fresh mobility noise key. Everything is drawn from ``rng``."""
+    side, n = params.area_side, params.n_users
+    drawn = rng.uniform(0.0, side, size=(n, 2))
+    vel = rng.normal(0.0, params.user_speed_std, size=(n, 2))
+    key = rng.integers(0, 2**64, dtype=np.uint64)
+    return MultiUAVState(
+        uav_pos=np.tile(np.asarray(params.hangar, dtype=np.float64), (params.n_uavs, 1)),
+        user_pos=drawn if user_pos is None else np.array(user_pos, dtype=np.float64),
+        user_vel=vel,
+        step=np.array(0, dtype=np.int64),
+        noise_key=np.array(key, dtype=np.uint64),
+    )
+
+
+def user_rates(
+    params: MultiUAVParams, uav_pos: NDArray[np.float64], user_pos: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Each user's rate in bit/s ``(..., N)`` from the UAV offering the highest rate, and that
+    UAV's index (paper 000, IV-B: OFDM, no interference, max-rate association)."""
+    # The rate falls with distance, so the best UAV is the nearest one: evaluate Friis once per
+    # user instead of once per (UAV, user) pair.
+    ground2 = k.squared_ground_distances(uav_pos, user_pos)
+    serving = np.argmin(ground2, axis=-2)
+    nearest2 = np.take_along_axis(ground2, serving[..., None, :], axis=-2)[..., 0, :]
+    rates = k.friis_rate(
+        np.sqrt(nearest2 + params.uav_height**2),
+        tx_power=params.tx_power,
+        wavelength=params.wavelength,
+        bandwidth=params.bandwidth,
+        noise_psd=params.noise_psd,
+    )
+    return rates, serving
+
+
+def step_batch(
+    params: MultiUAVParams, state: MultiUAVState, moves: NDArray[np.int64]
+) -> tuple[MultiUAVState, NDArray[np.float64], NDArray[np.float64]]:
+    """Pure batched transition: ``(next_state, reward, rate_per_user)``.
+
+    ``state`` is batched with leading axis B and ``moves`` has shape ``(B, M)`` with entries in
+    ``[0, 5)`` (not checked here). UAVs move ``uav_speed * slot`` metres and are clipped to the
+    area; users take a Gauss-Markov step; the reward is the mean user rate at the new positions in
+    Mbit/s, and ``rate_per_user`` is in bit/s.
+    """
+    side = params.area_side
+    uav_pos = np.clip(state.uav_pos + k.MOVES[moves] * (params.uav_speed * params.slot), 0.0, side)
+    noise = k.counter_normals(state.noise_key, state.step, params.n_users)
+    user_pos, user_vel = k.gauss_markov_step(
+        state.user_pos, state.user_vel, noise, memory=params.user_memory,
+        speed_std=params.user_speed_std, dt=params.slot, side=side,
+    )  # fmt: skip
+    rates, _ = user_rates(params, uav_pos, user_pos)
+    nxt = MultiUAVState(uav_pos, user_pos, user_vel, state.step + 1, state.noise_key)
+    return nxt, rates.mean(axis=-1) / 1e6, rates
+
+
+def observe(params: MultiUAVParams, state: MultiUAVState, global_view: bool = False) -> NDArray:
+    """Observation of a (possibly batched) state: float32 ``(..., obs_size)``.
+
+    Layout: UAV ``(x, y) / area_side`` for each UAV, then user ``(x, y) / area_side`` for each
+    user, then (only with a ``sensing_radius``) one visibility flag per user. A user farther than
+    the radius from every UAV has both coordinates set to :data:`HIDDEN` and flag 0.
+    ``global_view=True`` gives the same layout with every user visible, as a twin that knows all
+    positions would (paper 000, II-B, observation capability enhancement).
+    """
+    side = params.area_side
+    uavs = (state.uav_pos / side).reshape(*state.uav_pos.shape[:-2], -1)
+    users = state.user_pos / side
+    if params.sensing_radius is None:
+        flat_users = users.reshape(*users.shape[:-2], -1)
+        return np.concatenate([uavs, flat_users], axis=-1).astype(np.float32)
+    if global_view:
+        visible = np.ones(users.shape[:-1], dtype=bool)
+    else:
+        ground2 = k.squared_ground_distances(state.uav_pos, state.user_pos)
+        visible = np.any(ground2 <= params.sensing_radius**2, axis=-2)
+    users = np.where(visible[..., None], users, HIDDEN).reshape(*users.shape[:-2], -1)
+    return np.concatenate([uavs, users, visible], axis=-1).astype(np.float32)
+
+
+def encode_action(params: MultiUAVParams, moves: Any) -> NDArray[np.int64]:
+    """Per-UAV moves ``(..., M)`` -> flat action ``sum_m moves[m] * 5**m`` (UAV 0 is the least
+    significant base-5 digit)."""
+    moves = np.asarray(moves, dtype=np.int64)
+    return moves @ (N_MOVES ** np.arange(params.n_uavs, dtype=np.int64))
+
+
+def decode_action(params: MultiUAVParams, flat: Any) -> NDArray[np.int64]:
+    """Flat action(s) ``(...)`` -> per-UAV moves ``(..., M)``; inverse of :func:`encode_action`."""
+    flat = np.asarray(flat, dtype=np.int64)
+    return (flat[..., None] // (N_MOVES ** np.arange(params.n_uavs, dtype=np.int64))) % N_MOVES
+
+
+def reseed(state: MultiUAVState, keys: Any) -> MultiUAVState:
+    """``state`` with a new mobility noise key (or one key per batch element), so a digital
+    domain synced to the physical state predicts the users' future from its own random stream."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    if keys.shape != np.shape(state.noise_key):
+        raise ValueError(
+            f"keys must have the shape of state.noise_key {np.shape(state.noise_key)}, "
+            f"got {keys.shape}"
+        )
+    return replace(state, noise_key=keys)
+
+
+def validate_moves(params: MultiUAVParams, actions: Any, batched: bool) -> NDArray[np.int64]:
+    """Actions as per-UAV moves ``(M,)`` (or ``(B, M)`` when ``batched``), or ``ValueError``."""
+    arr = np.asarray(actions)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.integer) and not np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise ValueError(f"actions must be integers, got {actions!r}")
+    flat = params.action_space == "flat"
+    if batched:
+        ok = arr.ndim == 1 if flat else (arr.ndim == 2 and arr.shape[1] == params.n_uavs)
+        expect = "(B,)" if flat else f"(B, {params.n_uavs})"
+    else:
+        ok = arr.shape == (() if flat else (params.n_uavs,))
+        expect = "a scalar" if flat else f"({params.n_uavs},)"
+    if not ok:
+        raise ValueError(
+            f"action shape {arr.shape} does not match action_space={params.action_space!r}; "
+            f"expected {expect}"
+        )
+    high = params.n_flat_actions if flat else N_MOVES
+    if arr.size and (arr.min() < 0 or arr.max() >= high):
+        raise ValueError(
+            f"action {actions!r} is outside the action space: each entry must be in [0, {high - 1}]"
+        )
+    arr = arr.astype(np.int64)
+    return decode_action(params, arr) if flat else arr
+
+
+class MultiUAVEnv(gym.Env[NDArray[np.float32], Any]):
+    """Multi-UAV trajectory control, ``twinrl/MultiUAV-v0``.
+
+    ## Description
+    M UAVs (4) at a fixed height act as mobile access points for N ground users (10) in a square
+    area without a base station (paper 000, Section IV-B). OFDM gives every user its own bandwidth
+    B, so there is no interference; each user is served by the UAV offering the highest rate,
+    ``B log2(1 + P_r / (N0 B))`` with the Friis free-space received power
+    ``P_r = p (lambda / (4 pi d))^2`` at the 3-D distance d. Users move by a Gauss-Markov model
+    (reflected at the area's edges) whose noise is keyed by the state, so the future matters and a
+    twin domain with another key (:func:`reseed`) predicts it with uncertainty.
+
+    ## Action Space
+    ``action_space="multi"`` (default): ``MultiDiscrete([5] * M)``, per UAV 0 stay, 1 +x, 2 -x,
+    3 +y, 4 -y; a move covers ``uav_speed * slot`` metres (8 m) and is clipped to the area.
+    ``action_space="flat"``: ``Discrete(5 ** M)``, see :func:`encode_action`. Every action is
+    always valid; an out-of-range or malformed action raises ``ValueError``.
+
+    ## Observation Space
+    ``Box`` of float32 (see :func:`observe`): ``2 M`` UAV coordinates and ``2 N`` user
+    coordinates divided by ``area_side`` (in [0, 1]); with a ``sensing_radius``, users out of
+    every UAV's range read ``(-1, -1)``, followed by N visibility flags.
+
+    ## Rewards
+    The mean user rate after the move, in Mbit/s (``info["mean_rate"]``; ``info["rate_per_user"]``
+    in Mbit/s and ``info["serving_uav"]`` give the detail).
+
+    ## Starting State
+    All UAVs at the ``hangar``; users uniform in the area with stationary Gauss-Markov velocities,
+    redrawn at every reset from the env's ``np_random``. ``reset(options={"user_positions": a})``
+    places the users at an explicit ``(N, 2)`` array of metres.
+
+    ## Episode End
+    Never terminated; truncated after ``episode_steps`` slots (a time limit: time is not observed).
+
+    ## Arguments
+    The fields of :class:`MultiUAVParams`, as keyword arguments.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium convention
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.params = MultiUAVParams(**kwargs)
+        p = self.params
+        if p.action_space == "multi":
+            self.action_space: spaces.Space[Any] = spaces.MultiDiscrete([N_MOVES] * p.n_uavs)
+        else:
+            self.action_space = spaces.Discrete(p.n_flat_actions)
+        low = 0.0 if p.sensing_radius is None else HIDDEN
+        self.observation_space = spaces.Box(low, 1.0, (p.obs_size,), np.float32)
+        self._state: MultiUAVState | None = None
+
+    @property
+    def episode_steps(self) -> int:
+        """Slots per episode (the truncation time)."""
+        return self.params.episode_steps
+
+    # --- twinnable interface --------------------------------------------------------------------
+    def get_state(self) -> MultiUAVState:
+        """An immutable snapshot of the env, including its RNG states."""
+        if self._state is None:
+            raise RuntimeError("call reset() before get_state()")
+        return replace(self._copy(self._state), rng_state=dict(self.np_random.bit_generator.state))
+
+    def set_state(self, state: MultiUAVState) -> None:
+        """Restore a snapshot from :meth:`get_state` exactly (RNG included)."""
+        if not isinstance(state, MultiUAVState):
+            raise TypeError(f"set_state expects a MultiUAVState, got {type(state).__name__}")
+        p = self.params
+        if state.uav_pos.shape != (p.n_uavs, 2) or state.user_pos.shape != (p.n_users, 2):
+            raise ValueError(
+                f"state has {state.uav_pos.shape[:-1]} UAVs and {state.user_pos.shape[:-1]} users; "
+                f"this env has n_uavs={p.n_uavs}, n_users={p.n_users}"
+            )
+        self._state = self._copy(state)
+        if state.rng_state is not None:
+            self.np_random.bit_generator.state = state.rng_state
+
+    @staticmethod
+    def _copy(state: MultiUAVState) -> MultiUAVState:
+        def frozen(a: NDArray[Any]) -> NDArray[Any]:
+            a = np.array(a, copy=True)
+            a.flags.writeable = False
+            return a
+
+        return MultiUAVState(
+            uav_pos=frozen(state.uav_pos),
+            user_pos=frozen(state.user_pos),
+            user_vel=frozen(state.user_vel),
+            step=frozen(np.asarray(state.step, dtype=np.int64)),
+            noise_key=frozen(np.asarray(state.noise_key, dtype=np.uint64)),
+            rng_state=state.rng_state,
+        )
+
+    def step_batch(
+        self, state: MultiUAVState, actions: Any
+    ) -> tuple[MultiUAVState, NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], None]:
+        """Batched dynamics for the digital twin: ``(next_state, obs, reward, terminated, mask)``.
+
+        ``actions`` has shape ``(B, M)`` (``multi``) or ``(B,)`` (``flat``); ``terminated`` is
+        always False and ``mask`` None (every action is valid).
+        """
+        moves = validate_moves(self.params, actions, batched=True)
+        nxt, reward, _ = step_batch(self.params, state, moves)
+        terminated = np.zeros(reward.shape, dtype=bool)
+        return nxt, observe(self.params, nxt), reward, terminated, None
+
+    def observe(self, state: MultiUAVState, global_view: bool = False) -> NDArray[np.float32]:
+        """Observation of ``state`` (a global one with ``global_view``), see :func:`observe`."""
+        return observe(self.params, state, global_view)
+
+    def encode_action(self, moves: Any) -> NDArray[np.int64]:
+        """Per-UAV moves -> flat action index, see :func:`encode_action`."""
+        return encode_action(self.params, moves)
+
+    def decode_action(self, flat: Any) -> NDArray[np.int64]:
+        """Flat action index -> per-UAV moves, see :func:`decode_action`."""
+        return decode_action(self.params, flat)
+
+    # --- gymnasium API --------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"user_positions"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset options {sorted(unknown)}; the only option is 'user_positions'"
+            )
+        user_pos = None
+        if "user_positions" in options:
+            p = self.params
+            user_pos = np.asarray(options["user_positions"], dtype=np.float64)
+            if user_pos.shape != (p.n_users, 2) or not np.all(
+                (user_pos >= 0.0) & (user_pos <= p.area_side)
+            ):
+                raise ValueError(
+                    f"options['user_positions'] must be an array of shape ({p.n_users}, 2) of "
+                    f"metres in [0, {p.area_side}], got shape {user_pos.shape}"
+                )
+        self._state = initial_state(self.params, self.np_random, user_pos)
+        rates, serving = user_rates(self.params, self._state.uav_pos, self._state.user_pos)
+        return observe(self.params, self._state), self._info(rates, serving)
+
+    def step(self, action: Any) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        if int(self._state.step) >= self.params.episode_steps:
+            raise RuntimeError("the episode has been truncated; call reset()")
+        moves = validate_moves(self.params, action, batched=False)
+        nxt, reward, rates = step_batch(self.params, self._state.tile(1), moves[None])
+        self._state = nxt.item(0)
+        _, serving = user_rates(self.params, self._state.uav_pos, self._state.user_pos)
+        truncated = int(self._state.step) >= self.params.episode_steps
+        obs = observe(self.params, self._state)
+        return obs, float(reward[0]), False, truncated, self._info(rates[0], serving)
+
+    @staticmethod
+    def _info(rates: NDArray[np.float64], serving: NDArray[np.int64]) -> dict[str, Any]:
+        return {
+            "mean_rate": float(rates.mean() / 1e6),
+            "rate_per_user": rates / 1e6,
+            "serving_uav": serving,
+        }

@@ -1,0 +1,301 @@
+"""Storage space: per-domain replay buffers tagged by source, sampled as a mixture (paper 000, II-A).
+
+The paper's storage space keeps "the transition data obtained from the interaction between the
+agent and the environment in different digital domains", so that a decision maker can "extract
+training data from different data stores" on demand. Here each domain (0 = physical, 1..K = twin
+domains) has its own fixed-capacity FIFO buffer, and :meth:`Storage.sample` draws a batch whose
+composition follows a stated mixture, e.g. half physical and half twin data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twinrl.agents.base import PHYSICAL, Transitions
+
+TWIN = "twin"
+"""Mixture key for the pooled twin domains 1..K (uniform over their stored transitions)."""
+
+_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "next_mask")
+_MASK64 = (1 << 64) - 1
+
+
+class Storage:
+    """Replay storage with one FIFO buffer per source domain.
+
+    Buffers are preallocated numpy arrays of shape ``(K + 1, capacity, ...)``; the per-transition
+    shapes and dtypes are taken from the first :meth:`add`. When a domain's buffer is full, its
+    oldest transitions are overwritten first.
+
+    Args:
+        capacity: transitions kept per domain.
+        n_twin_domains: K, the number of digital domains; sources are ``0`` (physical) to ``K``.
+        seed: seed of the sampling RNG (a PCG64 stream of its own, saved by :meth:`state_dict`).
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        n_twin_domains: int = 0,
+        *,
+        seed: int | np.random.SeedSequence | None = None,
+    ) -> None:
+        for name, value, low in (("capacity", capacity, 1), ("n_twin_domains", n_twin_domains, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name} must be an int >= {low}, got {value!r}")
+            if value < low:
+                raise ValueError(f"{name}={value!r} is out of range; allowed: an int >= {low}")
+        self.capacity = int(capacity)
+        self.n_domains = int(n_twin_domains) + 1
+        self._bitgen = np.random.PCG64(seed)
+        self.rng = np.random.Generator(self._bitgen)
+        self._size = np.zeros(self.n_domains, dtype=np.int64)
+        self._next = np.zeros(self.n_domains, dtype=np.int64)
+        self._arrays: dict[str, NDArray[Any]] | None = None
+
+    # --- sizes ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._size.sum())
+
+    @property
+    def sizes(self) -> NDArray[np.int64]:
+        """Stored transitions per domain, shape ``(K + 1,)`` (a copy)."""
+        return self._size.copy()
+
+    # --- writing --------------------------------------------------------------------------------
+    def add(self, transitions: Transitions) -> None:
+        """Store a batch, each transition in the buffer of its ``source`` domain, in order."""
+        if not isinstance(transitions, Transitions):
+            raise TypeError(f"add expects Transitions, got {type(transitions).__name__}")
+        batch = self._as_arrays(transitions)
+        source = np.asarray(transitions.source)
+        n = source.shape[0]
+        if n == 0:
+            return
+        if not np.issubdtype(source.dtype, np.integer) or source.ndim != 1:
+            raise ValueError(
+                f"source must be a 1-D integer array, got {source.dtype} {source.shape}"
+            )
+        if source.min() < 0 or source.max() >= self.n_domains:
+            raise ValueError(
+                f"source ids must be in [0, {self.n_domains - 1}] (0 = physical, 1..K = twin "
+                f"domains); got {sorted(set(source.tolist()))}; raise n_twin_domains"
+            )
+        arrays = self._allocate(batch)
+        for domain in np.unique(source):
+            rows = np.flatnonzero(source == domain)[-self.capacity :]  # newer ones win
+            slots = (self._next[domain] + np.arange(rows.size)) % self.capacity
+            for name, value in batch.items():
+                arrays[name][domain, slots] = value[rows]
+            arrays["source"][domain, slots] = domain
+            self._next[domain] = (self._next[domain] + rows.size) % self.capacity
+            self._size[domain] = min(self.capacity, self._size[domain] + rows.size)
+
+    def _as_arrays(self, t: Transitions) -> dict[str, NDArray[Any]]:
+        n = len(np.asarray(t.source))
+        batch: dict[str, NDArray[Any]] = {}
+        for name in _FIELDS:
+            value = getattr(t, name)
+            if value is None:
+                continue
+            value = np.asarray(value)
+            if value.ndim == 0 or value.shape[0] != n:
+                raise ValueError(
+                    f"Transitions.{name} has shape {value.shape}; every field needs leading "
+                    f"axis {n} (the length of source)"
+                )
+            batch[name] = value
+        if not np.issubdtype(batch["action"].dtype, np.integer):
+            raise ValueError(f"actions must be integers, got dtype {batch['action'].dtype}")
+        return batch
+
+    def _allocate(self, batch: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        if self._arrays is None:
+            dims = (self.n_domains, self.capacity)
+            self._arrays = {
+                name: np.zeros((*dims, *v.shape[1:]), dtype=v.dtype) for name, v in batch.items()
+            }
+            self._arrays["source"] = np.full(dims, -1, dtype=np.int64)
+        stored = set(self._arrays) - {"source"}
+        if set(batch) != stored:
+            raise ValueError(
+                "next_mask must be given in every add or in none (this storage "
+                f"{'has' if 'next_mask' in stored else 'has no'} masks)"
+            )
+        for name, value in batch.items():
+            want = self._arrays[name].shape[2:]
+            if value.shape[1:] != want:
+                raise ValueError(
+                    f"Transitions.{name} has per-transition shape {value.shape[1:]}, the storage "
+                    f"holds {want}"
+                )
+        return self._arrays
+
+    # --- reading --------------------------------------------------------------------------------
+    def domain(self, domain: int) -> Transitions:
+        """Everything stored for one domain, oldest first."""
+        self._check_domain(domain)
+        size = int(self._size[domain])
+        start = (self._next[domain] - size) % self.capacity
+        return self._gather(np.full(size, domain), (start + np.arange(size)) % self.capacity)
+
+    def sample(
+        self, batch_size: int, mixture: Mapping[int | str, float] | None = None
+    ) -> Transitions:
+        """Draw ``batch_size`` transitions (with replacement) in shuffled order.
+
+        ``mixture`` maps domain ids (``0`` = physical) or ``"twin"`` (all twin domains pooled) to
+        weights that are >= 0 and sum to 1, e.g. ``{0: 0.5, "twin": 0.5}``. The number drawn from
+        each part is multinomial with those weights; within a part, every stored transition is
+        equally likely. ``None`` samples uniformly over everything stored.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} is out of range; allowed: an int >= 1")
+        parts, weights = self._parts(mixture)
+        counts = self.rng.multinomial(batch_size, weights)
+        domains, slots = [], []
+        for part, count in zip(parts, counts, strict=True):
+            if count == 0:
+                continue
+            sizes = self._size[part]
+            flat = self.rng.integers(0, sizes.sum(), size=count)
+            which = np.searchsorted(np.cumsum(sizes), flat, side="right")
+            start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            domains.append(part[which])
+            slots.append(flat - start[which])
+        order = self.rng.permutation(batch_size)
+        return self._gather(np.concatenate(domains)[order], np.concatenate(slots)[order])
+
+    def _parts(
+        self, mixture: Mapping[int | str, float] | None
+    ) -> tuple[list[NDArray[np.int64]], NDArray[np.float64]]:
+        everything = np.arange(self.n_domains)
+        items = list(({None: 1.0} if mixture is None else mixture).items())
+        if not items:
+            raise ValueError("mixture is empty; give weights such as {0: 0.5, 'twin': 0.5}")
+        parts: list[NDArray[np.int64]] = []
+        weights: list[float] = []
+        seen: set[int] = set()
+        for key, weight in items:
+            if key is None:
+                part = everything
+            elif key == TWIN:
+                if self.n_domains == 1:
+                    raise ValueError(
+                        "mixture asks for 'twin' data but this storage has no twin domains"
+                    )
+                part = everything[1:]
+            elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+                self._check_domain(int(key))
+                part = np.array([int(key)])
+            else:
+                raise ValueError(f"mixture key {key!r} is not a domain id or 'twin'")
+            w = float(weight)
+            if not np.isfinite(w) or w < 0:
+                raise ValueError(f"mixture weight of {key!r} is {weight!r}; weights must be >= 0")
+            if seen & set(part.tolist()):
+                raise ValueError(f"mixture key {key!r} overlaps another key (e.g. 1 and 'twin')")
+            seen |= set(part.tolist())
+            if w > 0 and self._size[part].sum() == 0:
+                raise ValueError(
+                    f"cannot sample from {'everything' if key is None else repr(key)}: no "
+                    "transitions stored there yet; add some first or give it weight 0"
+                )
+            parts.append(part)
+            weights.append(w)
+        total = sum(weights)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"mixture weights sum to {total}, they must sum to 1")
+        return parts, np.asarray(weights) / total
+
+    def _gather(self, domains: NDArray[np.int64], slots: NDArray[np.int64]) -> Transitions:
+        if self._arrays is None:
+            raise ValueError("the storage is empty; add transitions first")
+        a = self._arrays
+        mask = a["next_mask"][domains, slots] if "next_mask" in a else None
+        return Transitions(
+            obs=a["obs"][domains, slots],
+            action=a["action"][domains, slots],
+            reward=a["reward"][domains, slots],
+            next_obs=a["next_obs"][domains, slots],
+            terminated=a["terminated"][domains, slots],
+            next_mask=mask,
+            source=a["source"][domains, slots],
+        )
+
+    def _check_domain(self, domain: int) -> None:
+        if not 0 <= domain < self.n_domains:
+            raise ValueError(
+                f"domain {domain} does not exist; domains are 0 (physical) to {self.n_domains - 1}"
+            )
+
+    # --- checkpointing --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        """Every buffer, the per-domain counters and the sampling RNG state, as numpy arrays."""
+        out: dict[str, NDArray[Any]] = {
+            "capacity": np.array(self.capacity, dtype=np.int64),
+            "n_domains": np.array(self.n_domains, dtype=np.int64),
+            "size": self._size.copy(),
+            "next": self._next.copy(),
+            "rng": _pcg64_to_array(dict(self._bitgen.state)),
+        }
+        for name, value in (self._arrays or {}).items():
+            out[f"buffer.{name}"] = value.copy()
+        return out
+
+    def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
+        """Restore :meth:`state_dict` output; capacity and domain count must match."""
+        missing = {"capacity", "n_domains", "size", "next", "rng"} - set(state)
+        if missing:
+            raise ValueError(
+                f"state dict lacks {sorted(missing)}; pass Storage.state_dict() output"
+            )
+        shape = (int(state["n_domains"]), int(state["capacity"]))
+        if shape != (self.n_domains, self.capacity):
+            raise ValueError(
+                f"state dict is for {shape[0] - 1} twin domains and capacity {shape[1]}; this "
+                f"storage has {self.n_domains - 1} and {self.capacity}"
+            )
+        buffers = {
+            k[len("buffer.") :]: np.array(v) for k, v in state.items() if k.startswith("buffer.")
+        }
+        if buffers and not {"obs", "action", "reward", "next_obs", "terminated", "source"} <= set(
+            buffers
+        ):
+            raise ValueError("state dict has an incomplete set of buffers")
+        if any(v.shape[:2] != shape for v in buffers.values()):
+            raise ValueError(f"state dict buffers must have leading shape {shape}")
+        self._arrays = buffers or None
+        self._size = np.array(state["size"], dtype=np.int64)
+        self._next = np.array(state["next"], dtype=np.int64)
+        self._bitgen.state = _pcg64_from_array(np.asarray(state["rng"]))
+
+
+def _pcg64_to_array(state: Mapping[str, Any]) -> NDArray[np.uint64]:
+    inner = state["state"]
+    words = [
+        inner["state"] >> 64, inner["state"] & _MASK64, inner["inc"] >> 64, inner["inc"] & _MASK64,
+        state["has_uint32"], state["uinteger"],
+    ]  # fmt: skip
+    return np.array(words, dtype=np.uint64)
+
+
+def _pcg64_from_array(words: NDArray[Any]) -> Any:
+    if words.shape != (6,):
+        raise ValueError(f"rng state must have shape (6,), got {words.shape}")
+    w = [int(x) for x in words]
+    return {
+        "bit_generator": "PCG64",
+        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+        "has_uint32": w[4],
+        "uinteger": w[5],
+    }
+
+
+__all__ = ["PHYSICAL", "TWIN", "Storage"]
