@@ -37,5 +37,5 @@ def test_docs_links_resolve() -> None:
 
 def test_readme_gives_the_two_setup_commands() -> None:
     text = README.read_text()
-    assert "twinrl reproduce table1 table2 --preset quick" in text
+    assert "twinrl reproduce --preset quick" in text
     assert 'pip install -e ".[dev]" && pytest -q' in text
