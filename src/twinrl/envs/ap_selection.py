@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from twinrl.envs._state import frozen_copy
 from twinrl.envs.ap_dynamics import (
     OUTCOME_NAMES,
     SUCCESS,
@@ -113,20 +114,7 @@ class APSelectionEnv(gym.Env[Any, int]):
 
     @staticmethod
     def _copy(state: APSelectionState) -> APSelectionState:
-        def frozen(a: NDArray[Any]) -> NDArray[Any]:
-            a = np.array(a, copy=True)
-            a.flags.writeable = False
-            return a
-
-        return APSelectionState(
-            t=frozen(state.t),
-            task_classes=frozen(state.task_classes),
-            ap_free_at=frozen(state.ap_free_at),
-            last_ap=frozen(state.last_ap),
-            last_outcome=frozen(state.last_outcome),
-            last_latency=frozen(state.last_latency),
-            rng_state=state.rng_state,
-        )
+        return frozen_copy(state)
 
     twin_info_keys = ("failed",)
     """``info`` entries the twin reports per domain (SafeExploration reads ``failed``)."""

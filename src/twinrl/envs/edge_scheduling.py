@@ -12,6 +12,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from twinrl.envs import edge_kernels as k
+from twinrl.envs._state import frozen_copy
 from twinrl.envs._validate import check_choice, check_positive, check_range
 
 MAX_ORDER_TASKS = 10  # 10! = 3,628,800 actions; beyond that use the sequential formulation
@@ -291,19 +292,7 @@ class EdgeSchedulingEnv(gym.Env[Any, int]):
 
     @staticmethod
     def _copy(state: EdgeState) -> EdgeState:
-        def frozen(a: NDArray[Any]) -> NDArray[Any]:
-            a = np.array(a, copy=True)
-            a.flags.writeable = False
-            return a
-
-        return EdgeState(
-            tasks=frozen(state.tasks),
-            order=frozen(state.order),
-            n_sent=frozen(state.n_sent),
-            t_ready=frozen(state.t_ready),
-            t_server=frozen(state.t_server),
-            rng_state=state.rng_state,
-        )
+        return frozen_copy(state)
 
     def step_batch(
         self, state: EdgeState, actions: NDArray[np.int64]

@@ -12,6 +12,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from twinrl.envs import uav_kernels as k
+from twinrl.envs._state import frozen_copy
 from twinrl.envs._validate import check_choice, check_positive, check_range
 
 N_MOVES = len(k.MOVES)
@@ -379,19 +380,7 @@ class MultiUAVEnv(gym.Env[NDArray[np.float32], Any]):
 
     @staticmethod
     def _copy(state: MultiUAVState) -> MultiUAVState:
-        def frozen(a: NDArray[Any]) -> NDArray[Any]:
-            a = np.array(a, copy=True)
-            a.flags.writeable = False
-            return a
-
-        return MultiUAVState(
-            uav_pos=frozen(state.uav_pos),
-            user_pos=frozen(state.user_pos),
-            user_vel=frozen(state.user_vel),
-            step=frozen(np.asarray(state.step, dtype=np.int64)),
-            noise_key=frozen(np.asarray(state.noise_key, dtype=np.uint64)),
-            rng_state=state.rng_state,
-        )
+        return frozen_copy(state, {"step": np.int64, "noise_key": np.uint64})
 
     def step_batch(
         self, state: MultiUAVState, actions: Any
