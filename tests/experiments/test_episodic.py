@@ -49,9 +49,13 @@ def test_summarise_uses_a_common_target_across_variants() -> None:
          "twin_evaluations": 0}
         for lb, curve in (("fast", fast), ("low", low)) for s in (0, 1)
     ]  # fmt: skip
-    st = summarise(runs, window=1)
-    assert st["fast"]["target"] == pytest.approx(9.5)
+    st = summarise(runs, window=1)  # target: the best final reward, 10
+    assert st["fast"]["target"] == pytest.approx(10.0)
     assert st["fast"]["reach_episodes"] == [2, 2] and st["fast"]["reach_median"] == 2
     assert st["low"]["reach_episodes"] == [None, None] and st["low"]["reach_median"] == np.inf
     assert st["low"]["settling_episodes"] == [2, 2]  # its own plateau, reached at once
     assert st["low"]["final_reward"].mean == pytest.approx(6.0)
+    st = summarise(runs, window=1, reference="low")  # target: 6, reached by both at episode 2
+    assert st["fast"]["reach_episodes"] == [2, 2] and st["low"]["reach_episodes"] == [2, 2]
+    with pytest.raises(ValueError, match="reference"):
+        summarise(runs, window=1, reference="QL")

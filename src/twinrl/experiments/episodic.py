@@ -128,11 +128,12 @@ def settling_episode(curve: NDArray[np.float64], *, frac: float = 0.95) -> int |
 
 
 def summarise(
-    runs: list[dict[str, Any]], *, window: int, reach: float = 0.95
+    runs: list[dict[str, Any]], *, window: int, reference: str | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per variant: smoothed mean curve with 95% CI band, final reward, settling episode, failures,
-    and the episodes each seed needs to stay at or above ``reach`` x the best variant's final
-    reward (a common target, so that a method settling early on a low plateau is not "fast")."""
+    and the episodes each seed needs to stay at or above a common target: the ``reference``
+    variant's final reward (default: the best variant's), so that speed is also compared at one
+    level and a method settling early on a low plateau is not mistaken for a fast one."""
     out: dict[str, dict[str, Any]] = {}
     for label in dict.fromkeys(r["label"] for r in runs):
         group = [r for r in runs if r["label"] == label]
@@ -154,9 +155,14 @@ def summarise(
             "twin_evaluations": float(np.mean([r["twin_evaluations"] for r in group])),
             "curves": curves,
         }
-    best = max(st["final_reward"].mean for st in out.values())
+    if reference is not None and reference not in out:
+        raise ValueError(f"reference={reference!r} is not one of the variants {list(out)}")
+    target = (
+        out[reference]["final_reward"].mean
+        if reference is not None
+        else max(st["final_reward"].mean for st in out.values())
+    )
     for st in out.values():
-        target = reach * best if best > 0 else best
         times = [metrics.convergence_time(c, target) for c in st.pop("curves")]
         st["target"] = target
         st["reach_episodes"] = times
