@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from twinrl.assists.action_trials import ActionTrials
 from twinrl.assists.base import Assist, StepContext, Vetting
+from twinrl.assists.global_observation import GlobalObservation
 from twinrl.assists.safe_exploration import SafeExploration
 from twinrl.assists.twin_agents import TwinAgents
 
 __all__ = [
     "ActionTrials",
     "Assist",
+    "GlobalObservation",
     "SafeExploration",
     "StepContext",
     "TwinAgents",

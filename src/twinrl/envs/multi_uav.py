@@ -357,6 +357,11 @@ class MultiUAVEnv(gym.Env[NDArray[np.float32], Any]):
         """Slots per episode (the truncation time)."""
         return self.params.episode_steps
 
+    def global_observation(self, state: MultiUAVState) -> NDArray[np.float32]:
+        """The observation of ``state`` with every user visible (what a twin that mirrors the
+        whole network can tell a partially observed agent; used by ``GlobalObservation``)."""
+        return observe(self.params, state, global_view=True)
+
     # --- twinnable interface --------------------------------------------------------------------
     def get_state(self) -> MultiUAVState:
         """An immutable snapshot of the env, including its RNG states."""
