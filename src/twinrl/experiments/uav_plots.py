@@ -1,0 +1,73 @@
+"""Pictures of multi-UAV runs: UAV trajectories over the users' paths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twinrl.envs.multi_uav import MultiUAVEnv, MultiUAVParams
+from twinrl.experiments.plotting import pyplot
+
+Policy = Callable[[Any], Any]
+"""Maps an observation to an action of the env (e.g. ``lambda o: agent.act(o, explore=False)``)."""
+
+
+def rollout_positions(
+    params: MultiUAVParams, policy: Policy, *, seed: int = 0
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """One episode of ``policy``: UAV positions ``(T + 1, M, 2)``, user positions
+    ``(T + 1, N, 2)`` and the mean user rate per step (Mbit/s)."""
+    env = MultiUAVEnv(**{f.name: getattr(params, f.name) for f in fields(params)})
+    obs, _ = env.reset(seed=seed)
+    state = env.get_state()
+    uavs, users, rewards = [state.uav_pos], [state.user_pos], []
+    done = False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(policy(obs))
+        state = env.get_state()
+        uavs.append(state.uav_pos)
+        users.append(state.user_pos)
+        rewards.append(reward)
+        done = terminated or truncated
+    return np.array(uavs), np.array(users), float(np.mean(rewards))
+
+
+def plot_trajectories(
+    params: MultiUAVParams, policies: dict[str, Policy], path: Path, *, seed: int = 0
+) -> dict[str, float]:
+    """One panel per policy: users' paths (grey, dot at the end), UAV paths (colours, from the
+    hangar star). Returns each policy's mean rate on that episode; writes nothing without
+    matplotlib."""
+    rates = {}
+    plt = pyplot()
+    fig, axes = (None, None)
+    if plt is not None:
+        fig, axes = plt.subplots(1, len(policies), figsize=(4.6 * len(policies), 4.6),
+                                 squeeze=False)  # fmt: skip
+    for j, (name, policy) in enumerate(policies.items()):
+        uavs, users, rate = rollout_positions(params, policy, seed=seed)
+        rates[name] = rate
+        if plt is None or axes is None:
+            continue
+        ax = axes[0][j]
+        for u in range(users.shape[1]):
+            ax.plot(users[:, u, 0], users[:, u, 1], color="0.6", lw=0.8)
+            ax.plot(users[-1, u, 0], users[-1, u, 1], "o", color="0.4", ms=3)
+        for m in range(uavs.shape[1]):
+            ax.plot(uavs[:, m, 0], uavs[:, m, 1], lw=1.6, label=f"UAV {m}")
+        ax.plot(*params.hangar, "*", color="k", ms=12, label="hangar")
+        side = params.area_side
+        ax.set(xlim=(-2, side + 2), ylim=(-2, side + 2), aspect="equal",
+               title=f"{name}: {rate:.2f} Mbit/s", xlabel="x (m)", ylabel="y (m)")  # fmt: skip
+    if plt is not None and fig is not None and axes is not None:
+        axes[0][0].legend(loc="upper right", fontsize=7)
+        fig.suptitle("UAV trajectories over the users' paths (one episode)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return rates
