@@ -173,7 +173,7 @@ class DQN:
         self.online = self._build_network(np.random.default_rng(init_seq))
         self.target = self._build_network(None)
         self.target.load_state_dict(self.online.state_dict())
-        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr, foreach=True)
         self.iteration = 1
         self.learn_calls = 0
         self.gradient_steps = 0
