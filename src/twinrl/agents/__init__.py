@@ -1,8 +1,10 @@
-"""Agents: the :class:`Agent` protocol and tabular :class:`QLearning`."""
+"""Agents: the :class:`Agent` protocol, tabular :class:`QLearning` and :class:`DQN` (torch extra;
+torch is imported only when a DQN is built)."""
 
 from __future__ import annotations
 
 from twinrl.agents.base import PHYSICAL, Agent, Transitions
+from twinrl.agents.dqn import DQN, DQNConfig
 from twinrl.agents.qlearning import QLearning, QLearningConfig
 
-__all__ = ["PHYSICAL", "Agent", "QLearning", "QLearningConfig", "Transitions"]
+__all__ = ["DQN", "PHYSICAL", "Agent", "DQNConfig", "QLearning", "QLearningConfig", "Transitions"]

@@ -23,6 +23,11 @@ class Transitions(NamedTuple):
     """Valid actions in ``next_obs`` (1 = valid), or None when every action is valid."""
     source: NDArray[np.int64]
     """Where each transition came from: :data:`PHYSICAL` or a digital domain id >= 1."""
+    discount: NDArray[np.float64] | None = None
+    """Per-transition bootstrap factor ``gamma^k`` of a k-step transition (``reward`` then holds the
+    discounted k-step return), or None: every row is one-step and uses the learner's own gamma. A
+    NaN entry means the learner's own gamma for that row (how :class:`~twinrl.storage.Storage`
+    returns a mix of rows added with and without a discount)."""
 
     @staticmethod
     def single(
@@ -33,6 +38,7 @@ class Transitions(NamedTuple):
         terminated: bool,
         next_mask: NDArray[np.int8] | None = None,
         source: int = PHYSICAL,
+        discount: float | None = None,
     ) -> Transitions:
         """A batch of one transition."""
         return Transitions(
@@ -43,6 +49,7 @@ class Transitions(NamedTuple):
             terminated=np.array([terminated]),
             next_mask=None if next_mask is None else np.asarray(next_mask, dtype=np.int8)[None],
             source=np.array([source], dtype=np.int64),
+            discount=None if discount is None else np.array([discount], dtype=np.float64),
         )
 
     def __len__(self) -> int:  # number of transitions, not of fields

@@ -5,6 +5,12 @@ agent and the environment in different digital domains", so that a decision make
 training data from different data stores" on demand. Here each domain (0 = physical, 1..K = twin
 domains) has its own fixed-capacity FIFO buffer, and :meth:`Storage.sample` draws a batch whose
 composition follows a stated mixture, e.g. half physical and half twin data.
+
+Discounts: every buffer has a float64 ``discount`` column. A batch added with
+``Transitions.discount=None`` (one-step rows, the learner's own gamma) is stored as NaN; a batch with
+discounts (k-step rows, ``gamma^k`` each, in [0, 1]) is stored as given. Reading returns
+``discount=None`` when every returned row is NaN, so one-step-only users see exactly what they
+added; otherwise the array, with NaN in the rows that use the learner's own gamma.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class Storage:
         if not isinstance(transitions, Transitions):
             raise TypeError(f"add expects Transitions, got {type(transitions).__name__}")
         batch = self._as_arrays(transitions)
+        discount = self._discount_column(transitions)
         source = np.asarray(transitions.source)
         n = source.shape[0]
         if n == 0:
@@ -92,6 +99,7 @@ class Storage:
             for name, value in batch.items():
                 arrays[name][domain, slots] = value[rows]
             arrays["source"][domain, slots] = domain
+            arrays["discount"][domain, slots] = discount[rows]
             self._next[domain] = (self._next[domain] + rows.size) % self.capacity
             self._size[domain] = min(self.capacity, self._size[domain] + rows.size)
 
@@ -113,6 +121,25 @@ class Storage:
             raise ValueError(f"actions must be integers, got dtype {batch['action'].dtype}")
         return batch
 
+    @staticmethod
+    def _discount_column(t: Transitions) -> NDArray[np.float64]:
+        n = len(np.asarray(t.source))
+        if t.discount is None:
+            return np.full(n, np.nan)
+        discount = np.asarray(t.discount, dtype=np.float64)
+        if discount.shape != (n,):
+            raise ValueError(
+                f"Transitions.discount has shape {discount.shape}; it needs shape ({n},) (one "
+                "bootstrap factor gamma^k per transition) or None"
+            )
+        given = discount[~np.isnan(discount)]
+        if given.size and (given.min() < 0.0 or given.max() > 1.0):
+            raise ValueError(
+                "Transitions.discount entries must be in [0, 1] (gamma^k) or NaN (the learner's "
+                f"gamma), got values in [{given.min()}, {given.max()}]"
+            )
+        return discount
+
     def _allocate(self, batch: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
         if self._arrays is None:
             dims = (self.n_domains, self.capacity)
@@ -120,7 +147,8 @@ class Storage:
                 name: np.zeros((*dims, *v.shape[1:]), dtype=v.dtype) for name, v in batch.items()
             }
             self._arrays["source"] = np.full(dims, -1, dtype=np.int64)
-        stored = set(self._arrays) - {"source"}
+            self._arrays["discount"] = np.full(dims, np.nan)
+        stored = set(self._arrays) - {"source", "discount"}
         if set(batch) != stored:
             raise ValueError(
                 "next_mask must be given in every add or in none (this storage "
@@ -219,6 +247,7 @@ class Storage:
             raise ValueError("the storage is empty; add transitions first")
         a = self._arrays
         mask = a["next_mask"][domains, slots] if "next_mask" in a else None
+        discount = a["discount"][domains, slots]
         return Transitions(
             obs=a["obs"][domains, slots],
             action=a["action"][domains, slots],
@@ -227,6 +256,7 @@ class Storage:
             terminated=a["terminated"][domains, slots],
             next_mask=mask,
             source=a["source"][domains, slots],
+            discount=None if np.isnan(discount).all() else discount,
         )
 
     def _check_domain(self, domain: int) -> None:
@@ -271,6 +301,10 @@ class Storage:
             raise ValueError("state dict has an incomplete set of buffers")
         if any(v.shape[:2] != shape for v in buffers.values()):
             raise ValueError(f"state dict buffers must have leading shape {shape}")
+        if buffers and "discount" not in buffers:  # written before discounts existed: one-step
+            buffers["discount"] = np.full(shape, np.nan)
+        if buffers and buffers["discount"].shape != shape:
+            raise ValueError(f"state dict buffer.discount must have shape {shape}")
         self._arrays = buffers or None
         self._size = np.array(state["size"], dtype=np.int64)
         self._next = np.array(state["next"], dtype=np.int64)

@@ -1,0 +1,468 @@
+"""Deep Q-learning (paper 000, Section IV-B) with a factorized (branching) Q-head; torch extra.
+
+The multi-UAV case study moves M UAVs at once, so the joint action space ``5^M`` grows fast. The
+network here has one shared MLP torso and one linear head per action branch (one per UAV for
+``MultiDiscrete([5] * M)``; one for ``Discrete(n)``), and the joint value is the mean over branches,
+``Q(s, a) = 1/B sum_b Q_b(s, a_b)`` (action branching, Tavakoli et al., AAAI 2018). Every branch
+regresses on the same double-DQN target (see :meth:`DQN.td_target`).
+
+Torch is imported only when a :class:`DQN` is built, so ``twinrl.agents`` imports without it.
+Checkpoints are plain ``.npz`` arrays (no pickle, no ``torch.save``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+from twinrl.agents.base import PHYSICAL, Transitions
+from twinrl.agents.nstep import NStepBuffer, rows_to_transitions
+from twinrl.envs._validate import check_range
+from twinrl.storage.replay import TWIN, Storage, _pcg64_from_array, _pcg64_to_array
+
+if TYPE_CHECKING:
+    import torch
+
+TORCH_MISSING = "DQN needs torch: pip install 'twinrl[torch]'"
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(TORCH_MISSING) from err
+    return torch
+
+
+def _check_int(name: str, value: Any, low: int, high: int = 2**62) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int in [{low}, {high}], got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name}={value!r} is out of range; allowed: an int in [{low}, {high}]")
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyper-parameters of :class:`DQN`. The paper does not state its DQN settings; these defaults
+    are common small-network choices (CleanRL / SB3 scale)."""
+
+    hidden: tuple[int, ...] = (128, 128)
+    """Widths of the shared MLP torso (ReLU after each layer)."""
+    lr: float = 5e-4
+    """Adam learning rate."""
+    gamma: float = 0.95
+    """Discount factor of the one-step (and n-step) TD target."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    buffer_capacity: int = 50_000
+    """Transitions kept per storage domain (physical, and pooled twin data)."""
+    learning_starts: int = 500
+    """Physical transitions stored before the first gradient step."""
+    train_every: int = 1
+    """Gradient updates run on every ``train_every``-th :meth:`DQN.learn` call that brings physical
+    transitions (twin-only calls never trigger updates, so assists do not change the update rate)."""
+    gradient_steps: int = 1
+    """Gradient steps per update."""
+    target_update: int = 500
+    """Gradient steps between hard copies of the online network into the target network."""
+    huber_delta: float = 1.0
+    """Delta of the Huber (smooth L1) TD loss."""
+    grad_clip: float = 10.0
+    """Maximum global L2 norm of the gradient (``inf`` disables clipping)."""
+    eps_start: float = 1.0
+    """Exploration rate at physical iteration 1."""
+    eps_end: float = 0.05
+    """Exploration rate after the decay."""
+    eps_decay_steps: int = 10_000
+    """Physical iterations of the linear decay from ``eps_start`` to ``eps_end``."""
+    n_step: int = 1
+    """Physical transitions are stored as n-step returns (the n-step DQN baseline); 1 = one-step."""
+    double: bool = True
+    """Double DQN: the online network picks the next action, the target network values it."""
+    twin_share: float = 0.0
+    """Share of each sampled batch drawn from twin domains, once the storage holds twin data."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hidden, tuple) or not self.hidden:
+            raise ValueError(f"hidden={self.hidden!r} must be a non-empty tuple of ints >= 1")
+        for width in self.hidden:
+            _check_int("hidden", width, 1, 1 << 20)
+        check_range("lr", self.lr, 1e-12, 10.0)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("buffer_capacity", self.buffer_capacity, 1)
+        _check_int("learning_starts", self.learning_starts, 1, self.buffer_capacity)
+        _check_int("train_every", self.train_every, 1)
+        _check_int("gradient_steps", self.gradient_steps, 1)
+        _check_int("target_update", self.target_update, 1)
+        check_range("huber_delta", self.huber_delta, 1e-12, math.inf)
+        check_range("grad_clip", self.grad_clip, 1e-12, math.inf)
+        check_range("eps_start", self.eps_start, 0.0, 1.0)
+        check_range("eps_end", self.eps_end, 0.0, 1.0)
+        _check_int("eps_decay_steps", self.eps_decay_steps, 1)
+        _check_int("n_step", self.n_step, 1, 10_000)
+        if not isinstance(self.double, bool):
+            raise TypeError(f"double must be a bool, got {self.double!r}")
+        check_range("twin_share", self.twin_share, 0.0, 1.0)
+
+
+def _action_branches(space: gym.Space[Any]) -> tuple[int, int, bool]:
+    """(branches, actions per branch, is Discrete) of a Discrete or MultiDiscrete space."""
+    if isinstance(space, gym.spaces.Discrete):
+        if int(space.start) != 0:
+            raise ValueError(f"Discrete action spaces must start at 0, got start={space.start}")
+        return 1, int(space.n), True
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        nvec = np.asarray(space.nvec)
+        if nvec.ndim != 1 or nvec.size == 0 or not (nvec == nvec[0]).all():
+            raise ValueError(
+                f"the factorized Q-head needs a 1-D MultiDiscrete with equal sizes, got nvec={nvec}"
+            )
+        if np.any(np.asarray(space.start) != 0):
+            raise ValueError("MultiDiscrete action spaces must start at 0")
+        return int(nvec.size), int(nvec[0]), False
+    raise TypeError(f"DQN needs a Discrete or MultiDiscrete action space, got {space}")
+
+
+class DQN:
+    """Double DQN with a factorized Q-head, replay :class:`~twinrl.storage.Storage` and n-step
+    returns; acts on flat ``Box`` observations.
+
+    The agent keeps its own storage with two domains: ``0`` physical and ``1`` every twin domain
+    pooled (transitions with ``source >= 1``), sampled as ``{0: 1 - twin_share, "twin": twin_share}``
+    once twin data exists. Exploration is epsilon-greedy, linear over the physical iteration set by
+    :meth:`begin_iteration`. All randomness (initial weights, exploration, replay sampling) derives
+    from ``rng``; torch's global RNG is never used.
+
+    Args:
+        obs_size: length of the flattened observation.
+        action_space: ``Discrete(n)`` or ``MultiDiscrete([n] * B)``.
+        config: hyper-parameters.
+        rng: seed (int or SeedSequence), a numpy Generator to draw a seed from, or None.
+    """
+
+    def __init__(
+        self,
+        obs_size: int,
+        action_space: gym.Space[Any],
+        config: DQNConfig | None = None,
+        *,
+        rng: np.random.Generator | np.random.SeedSequence | int | None = None,
+    ) -> None:
+        self._torch = torch = _import_torch()
+        _check_int("obs_size", obs_size, 1)
+        self.config = c = config or DQNConfig()
+        self.obs_size = int(obs_size)
+        self.n_branches, self.n_actions, self.discrete = _action_branches(action_space)
+        self.action_space = action_space
+        if isinstance(rng, np.random.Generator):
+            rng = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
+        seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
+        init_seq, act_seq, storage_seq = seq.spawn(3)
+        self._bitgen = np.random.PCG64(act_seq)
+        self.rng = np.random.Generator(self._bitgen)
+        self.storage = Storage(c.buffer_capacity, n_twin_domains=1, seed=storage_seq)
+        self.nstep = NStepBuffer(c.n_step, c.gamma) if c.n_step > 1 else None
+        self.online = self._build_network(np.random.default_rng(init_seq))
+        self.target = self._build_network(None)
+        self.target.load_state_dict(self.online.state_dict())
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr, foreach=True)
+        self.iteration = 1
+        self.learn_calls = 0
+        self.gradient_steps = 0
+
+    @classmethod
+    def for_env(
+        cls,
+        env: gym.Env[Any, Any],
+        config: DQNConfig | None = None,
+        *,
+        rng: np.random.Generator | np.random.SeedSequence | int | None = None,
+    ) -> DQN:
+        """A DQN sized for ``env``: a ``Box`` observation and a (Multi)Discrete action space."""
+        space = env.observation_space
+        if not isinstance(space, gym.spaces.Box):
+            raise TypeError(f"DQN needs a Box observation space, got {space}")
+        return cls(int(np.prod(space.shape)), env.action_space, config, rng=rng)
+
+    def _build_network(self, init: np.random.Generator | None) -> torch.nn.Module:
+        """Torso MLP, then one linear layer holding all branch heads; weights drawn from ``init``
+        with torch's default bounds ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
+        nn = self._torch.nn
+        layers: list[Any] = []
+        width = self.obs_size
+        for hidden in self.config.hidden:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, self.n_branches * self.n_actions))
+        net = nn.Sequential(*layers)
+        if init is not None:
+            with self._torch.no_grad():
+                for layer in net:
+                    if isinstance(layer, nn.Linear):
+                        bound = 1.0 / math.sqrt(layer.in_features)
+                        for p in (layer.weight, layer.bias):
+                            drawn = init.uniform(-bound, bound, size=tuple(p.shape))
+                            p.copy_(self._torch.from_numpy(drawn.astype(np.float32)))
+        return net
+
+    # --- acting ---------------------------------------------------------------------------------
+    @property
+    def epsilon(self) -> float:
+        """Linear decay from ``eps_start`` at iteration 1 to ``eps_end`` after ``eps_decay_steps``."""
+        c = self.config
+        frac = min(1.0, (self.iteration - 1) / c.eps_decay_steps)
+        return c.eps_start + frac * (c.eps_end - c.eps_start)
+
+    def begin_iteration(self, iteration: int) -> None:
+        """Set the 1-based physical iteration that drives the exploration schedule."""
+        self.iteration = int(iteration)
+
+    def q_values(self, obs: Any) -> NDArray[np.float32]:
+        """Per-branch Q values ``(..., branches, actions)`` of one or many observations."""
+        x = self._obs_tensor(obs)
+        with self._torch.no_grad():
+            q = self._q(self.online, x).numpy()
+        return q[0] if np.ndim(obs) <= 1 else q
+
+    def act(self, obs: Any, *, explore: bool, mask: NDArray[np.int8] | None = None) -> Any:
+        """Epsilon-greedy if ``explore`` (one uniform decides, then a uniform valid action per
+        branch), else the per-branch argmax (first index on ties, no RNG use). Returns an ``int``
+        for ``Discrete`` and an int64 array ``(branches,)`` for ``MultiDiscrete``."""
+        valid = self._branch_mask(mask)
+        if explore and self.rng.random() < self.epsilon:
+            choice = np.array(
+                [self.rng.choice(np.flatnonzero(row)) for row in valid], dtype=np.int64
+            )
+        else:
+            q = self.q_values(obs)
+            choice = np.where(valid, q, -np.inf).argmax(axis=-1).astype(np.int64)
+        return int(choice[0]) if self.discrete else choice
+
+    def _branch_mask(self, mask: NDArray[np.int8] | None) -> NDArray[np.bool_]:
+        shape = (self.n_branches, self.n_actions)
+        if mask is None:
+            return np.ones(shape, dtype=bool)
+        m = np.asarray(mask)
+        if m.size != shape[0] * shape[1]:
+            raise ValueError(f"action mask has shape {m.shape}; expected {shape} or its flattening")
+        valid = m.reshape(shape).astype(bool)
+        if not valid.any(axis=1).all():
+            raise ValueError("the action mask allows no action in some branch")
+        return valid
+
+    # --- learning -------------------------------------------------------------------------------
+    def learn(self, transitions: Transitions) -> dict[str, float]:
+        """Store ``transitions`` (physical rows as n-step rows when ``n_step > 1``) and, on every
+        ``train_every``-th call with physical data once ``learning_starts`` physical transitions
+        are stored, run ``gradient_steps`` updates. Returns loss and mean Q of the last update
+        (NaN when none ran) and the exploration rate."""
+        physical = np.asarray(transitions.source) == PHYSICAL
+        self._store(transitions, physical)
+        stats = {"loss": math.nan, "q_mean": math.nan, "epsilon": self.epsilon}
+        if not physical.any():
+            return stats
+        self.learn_calls += 1
+        if (
+            self.learn_calls % self.config.train_every == 0
+            and self.storage.sizes[PHYSICAL] >= self.config.learning_starts
+        ):
+            for _ in range(self.config.gradient_steps):
+                stats.update(self.update(self.storage.sample(self.config.batch_size, self._mix())))
+        return stats
+
+    def end_episode(self) -> None:
+        """Store the pending n-step rows of an episode that ended by truncation (optional: the
+        next episode's first transition does this too)."""
+        if self.nstep is not None:
+            self._store_rows(self.nstep.flush())
+
+    def _store(self, t: Transitions, physical: NDArray[np.bool_]) -> None:
+        twin = Transitions(*(None if x is None else np.asarray(x)[~physical] for x in t))  # type: ignore[arg-type]
+        if len(twin):
+            pooled = np.ones(len(twin), dtype=np.int64)  # every twin domain -> storage domain 1
+            self.storage.add(Transitions(*twin[:6], source=pooled, discount=twin.discount))
+        if not physical.any():
+            return
+        phys = Transitions(*(None if x is None else np.asarray(x)[physical] for x in t))  # type: ignore[arg-type]
+        if self.nstep is None:
+            self.storage.add(phys)
+            return
+        for i in range(len(phys)):
+            mask = None if phys.next_mask is None else phys.next_mask[i]
+            row = (phys.obs[i], phys.action[i], phys.reward[i], phys.next_obs[i])
+            self._store_rows(self.nstep.push((*row, bool(phys.terminated[i]), mask)))
+
+    def _store_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.storage.add(rows_to_transitions(rows, rows[0][5] is not None))
+
+    def _mix(self) -> dict[int | str, float]:
+        share = self.config.twin_share
+        if share > 0 and self.storage.sizes[1] > 0:
+            return {PHYSICAL: 1.0 - share, TWIN: share}
+        return {PHYSICAL: 1.0}
+
+    def td_target(self, batch: Transitions) -> torch.Tensor:
+        """``y = r + d (1 - terminated) mean_b Q_target_b(s', argmax_a Q_online_b(s', a))`` with
+        ``d`` the row's discount (``gamma`` where none is given); plain max if not ``double``.
+        Invalid next actions (``next_mask``) are never picked; a branch with none adds 0."""
+        torch = self._torch
+        with torch.no_grad():
+            next_obs = self._obs_tensor(batch.next_obs)
+            q_target = self._q(self.target, next_obs)
+            chooser = self._q(self.online, next_obs) if self.config.double else q_target
+            valid = self._next_valid(batch, q_target.shape)
+            best = chooser.masked_fill(~valid, -math.inf).argmax(dim=-1, keepdim=True)
+            value = q_target.gather(-1, best).squeeze(-1)
+            value = torch.where(valid.any(dim=-1), value, torch.zeros_like(value)).mean(dim=-1)
+            discount = np.full(len(batch), self.config.gamma)
+            if batch.discount is not None:
+                given = np.asarray(batch.discount, dtype=np.float64)
+                discount = np.where(np.isnan(given), discount, given)
+            alive = 1.0 - np.asarray(batch.terminated, dtype=np.float64)
+            bootstrap = torch.as_tensor((discount * alive).astype(np.float32))
+            reward = torch.as_tensor(np.asarray(batch.reward, dtype=np.float32))
+            return reward + bootstrap * value
+
+    def update(self, batch: Transitions) -> dict[str, float]:
+        """One gradient step on ``batch``: Huber loss between every branch's ``Q_b(s, a_b)`` and the
+        shared target, averaged over branches and rows; hard target copy every ``target_update``."""
+        torch, c = self._torch, self.config
+        y = self.td_target(batch)
+        q = self._q(self.online, self._obs_tensor(batch.obs))
+        action = torch.as_tensor(np.asarray(batch.action, dtype=np.int64).reshape(len(batch), -1))
+        q_taken = q.gather(-1, action[..., None]).squeeze(-1)
+        loss = torch.nn.functional.huber_loss(
+            q_taken, y[:, None].expand_as(q_taken), delta=c.huber_delta
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if math.isfinite(c.grad_clip):
+            torch.nn.utils.clip_grad_norm_(self.online.parameters(), c.grad_clip)
+        self.optimizer.step()
+        self.gradient_steps += 1
+        if self.gradient_steps % c.target_update == 0:
+            self.target.load_state_dict(self.online.state_dict())
+        return {"loss": float(loss.item()), "q_mean": float(q_taken.mean().item())}
+
+    def _q(self, net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return net(x).view(x.shape[0], self.n_branches, self.n_actions)
+
+    def _obs_tensor(self, obs: Any) -> torch.Tensor:
+        x = np.asarray(obs, dtype=np.float32)
+        x = x.reshape(1, -1) if x.ndim <= 1 else x.reshape(x.shape[0], -1)
+        if x.shape[1] != self.obs_size:
+            raise ValueError(
+                f"observation has {x.shape[1]} entries, this DQN takes {self.obs_size}"
+            )
+        return self._torch.from_numpy(np.ascontiguousarray(x))
+
+    def _next_valid(self, batch: Transitions, shape: Any) -> torch.Tensor:
+        if batch.next_mask is None:
+            return self._torch.ones(tuple(shape), dtype=self._torch.bool)
+        mask = np.asarray(batch.next_mask).reshape(tuple(shape)).astype(bool)
+        return self._torch.from_numpy(mask)
+
+    # --- checkpointing --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        """Arrays only: ``online.<param>``, ``target.<param>``, Adam moments
+        ``adam.exp_avg.<param>`` / ``adam.exp_avg_sq.<param>`` and ``adam.step``, the counters and
+        the exploration RNG state ``rng``. The replay storage is saved by :meth:`save`."""
+        out: dict[str, NDArray[Any]] = {}
+        for prefix, net in (("online", self.online), ("target", self.target)):
+            for name, p in net.state_dict().items():
+                out[f"{prefix}.{name}"] = p.detach().numpy().copy()
+        step = 0
+        for name, p in self.online.named_parameters():
+            state = self.optimizer.state.get(p, {})
+            for moment in ("exp_avg", "exp_avg_sq"):
+                value = state.get(moment)
+                out[f"adam.{moment}.{name}"] = (
+                    np.zeros(tuple(p.shape), np.float32) if value is None else value.numpy().copy()
+                )
+            if "step" in state:
+                step = int(float(state["step"]))
+        out["adam.step"] = np.array(step, dtype=np.int64)
+        for counter in ("iteration", "learn_calls", "gradient_steps"):
+            out[counter] = np.array(getattr(self, counter), dtype=np.int64)
+        out["rng"] = _pcg64_to_array(dict(self._bitgen.state))
+        return out
+
+    def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
+        """Restore :meth:`state_dict` output; a missing key or a wrong shape raises ValueError
+        naming the key (nothing is changed then)."""
+        torch = self._torch
+        expected = self.state_dict()
+        for key, want in expected.items():
+            if key not in state:
+                raise ValueError(f"checkpoint lacks {key!r}; it is not a state of this DQN")
+            got = np.asarray(state[key])
+            if got.shape != want.shape:
+                raise ValueError(
+                    f"checkpoint entry {key!r} has shape {got.shape}, this DQN needs {want.shape}"
+                )
+            if key not in ("rng",) and not np.isfinite(got).all():
+                raise ValueError(f"checkpoint entry {key!r} holds non-finite values")
+        with torch.no_grad():
+            for prefix, net in (("online", self.online), ("target", self.target)):
+                for name, p in net.state_dict().items():
+                    p.copy_(torch.from_numpy(np.asarray(state[f"{prefix}.{name}"], np.float32)))
+        step = int(state["adam.step"])
+        self.optimizer.state.clear()
+        if step > 0:
+            for name, p in self.online.named_parameters():
+                self.optimizer.state[p] = {
+                    "step": torch.tensor(float(step)),
+                    **{
+                        m: torch.from_numpy(np.array(state[f"adam.{m}.{name}"], np.float32))
+                        for m in ("exp_avg", "exp_avg_sq")
+                    },
+                }
+        for counter in ("iteration", "learn_calls", "gradient_steps"):
+            setattr(self, counter, int(state[counter]))
+        self._bitgen.state = _pcg64_from_array(np.asarray(state["rng"]))
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`state_dict`, the replay storage (``replay.*``) and the pending n-step rows
+        (``pending.*``) to an ``.npz`` file, so :meth:`load` resumes training exactly."""
+        arrays = dict(self.state_dict())
+        arrays.update({f"replay.{k}": v for k, v in self.storage.state_dict().items()})
+        pending = list(self.nstep.pending) if self.nstep is not None else []
+        arrays["pending.count"] = np.array(len(pending), dtype=np.int64)
+        if pending:
+            rows = rows_to_transitions([(*r, 1.0) for r in pending], pending[0][5] is not None)
+            for name, value in rows._asdict().items():
+                if value is not None and name not in ("source", "discount"):
+                    arrays[f"pending.{name}"] = value
+        np.savez(Path(path), **arrays)  # type: ignore[arg-type]
+
+    def load(self, path: str | Path) -> None:
+        """Restore a :meth:`save` file (read with ``allow_pickle=False``)."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        self.load_state_dict(arrays)
+        replay = {k[len("replay.") :]: v for k, v in arrays.items() if k.startswith("replay.")}
+        if replay:
+            self.storage.load_state_dict(replay)
+        count = int(arrays.get("pending.count", np.array(0)))
+        if self.nstep is not None:
+            self.nstep.pending.clear()
+            mask = arrays.get("pending.next_mask")
+            for i in range(count):
+                row = (arrays[f"pending.{name}"][i] for name in _PENDING)
+                terminated = bool(arrays["pending.terminated"][i])
+                self.nstep.pending.append((*row, terminated, None if mask is None else mask[i]))
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+
+_PENDING = ("obs", "action", "reward", "next_obs")
