@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from twinrl import __version__
-from twinrl.algorithms import ALGORITHMS, Streams, build_algorithm
+from twinrl.algorithms import ALGORITHMS, DEEP, Streams, build_algorithm
 from twinrl.config import TrainConfig, build_config
 from twinrl.envs import ENV_IDS
 from twinrl.experiments.runner import EXPERIMENTS, PRESET_NAMES, git_commit, reproduce
@@ -94,11 +94,13 @@ def _train(cfg: TrainConfig, out: Path, *, progress: bool) -> None:
         raise ValueError(f"env={cfg.env!r}: {exc}; known: {', '.join(ENV_IDS)}") from exc
     agent, assists = build_algorithm(
         cfg.algo, env, cfg.seed, agent_config=cfg.agent_config(), n_trials=cfg.n_trials,
-        n_agents=cfg.n_agents, sync_every=cfg.sync_every,
+        n_agents=cfg.n_agents, sync_every=cfg.sync_every, k=cfg.k, m=cfg.m,
     )  # fmt: skip
     twin = DigitalTwin(env, backend=cfg.backend)
+    evaluate = cfg.evaluate if cfg.evaluate is not None else cfg.algo not in DEEP
     run = train(env, agent, budget=cfg.budget, assists=assists, twin=twin,
-                seed=Streams.from_seed(cfg.seed).env_seed, progress=progress)  # fmt: skip
+                seed=Streams.from_seed(cfg.seed).env_seed, progress=progress,
+                evaluate=evaluate)  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -111,11 +113,13 @@ def _train(cfg: TrainConfig, out: Path, *, progress: bool) -> None:
             for i in range(run.iterations):
                 writer.writerow([i + 1, *(repr(float(run.history[k][i])) for k in keys)])
         greedy = run.history.get("greedy_return", np.array([np.nan]))
+        returns = run.episode_returns[-10:]
         summary = {"iterations": run.iterations, "episodes": run.episodes,
                    "twin_evaluations": run.twin_evaluations, "wall_time_s": run.wall_time,
-                   "final_greedy_return": float(greedy[-1])}  # fmt: skip
+                   "final_greedy_return": None if np.isnan(greedy[-1]) else float(greedy[-1]),
+                   "mean_return_last_10_episodes": float(np.mean(returns)) if returns else None}  # fmt: skip
         (staging / "summary.json").write_text(json.dumps(summary, indent=1))
-        np.savez(staging / "checkpoint.npz", **agent.state_dict())  # type: ignore[arg-type]
+        np.savez(staging / "checkpoint.npz", **agent.state_dict())
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

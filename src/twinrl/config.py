@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
+from twinrl.agents.dqn import DQNConfig
 from twinrl.agents.qlearning import QLearningConfig
-from twinrl.algorithms import ALGORITHMS
+from twinrl.algorithms import ALGORITHMS, config_class
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class TrainConfig:
     env: str = "twinrl/EdgeScheduling-v0"
     """Registered environment id."""
     algo: str = "dteql"
-    """Named algorithm: ql, dteql or dtaql."""
+    """Named algorithm (``twinrl list``): ql, dteql, dtaql, dqn, dt-dqn, nstep-dqn."""
     budget: int = 25_600
     """Physical iterations."""
     seed: int = 0
@@ -36,12 +37,20 @@ class TrainConfig:
     """DTAQL: twin agents (phi)."""
     sync_every: int = 512
     """DTAQL: knowledge-sharing period (delta)."""
+    k: int = 3
+    """dt-dqn: look-ahead steps of the twin's predictive targets; nstep-dqn: n."""
+    m: int = 4
+    """dt-dqn: twin trajectories averaged per target."""
+    evaluate: bool | None = None
+    """Record the greedy policy's return after every iteration (a twin rollout each time);
+    None: on for the tabular algorithms, off for the deep ones."""
     backend: str = "auto"
     """Twin backend: auto, vectorized or serial."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the environment (e.g. ``n_tasks``)."""
     agent: dict[str, Any] = field(default_factory=dict)
-    """QLearningConfig fields (lr, gamma, eps_min, eps0, beta, q_init, tie_break, reward_offset)."""
+    """Agent fields: QLearningConfig's (lr, gamma, eps_min, eps0, beta, q_init, tie_break,
+    reward_offset) for the tabular algorithms, DQNConfig's for the deep ones."""
 
     def __post_init__(self) -> None:
         if self.algo not in ALGORITHMS:
@@ -49,7 +58,7 @@ class TrainConfig:
                 f"algo={self.algo!r} is not allowed; choose one of {', '.join(ALGORITHMS)}"
             )
         for name, low in (("budget", 1), ("seed", 0), ("n_trials", 1), ("n_agents", 1),
-                          ("sync_every", 1)):  # fmt: skip
+                          ("sync_every", 1), ("k", 1), ("m", 1)):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -59,18 +68,23 @@ class TrainConfig:
             raise ValueError(
                 f"backend={self.backend!r} is not allowed; choose one of auto, vectorized, serial"
             )
+        if self.evaluate is not None and not isinstance(self.evaluate, bool):
+            raise ValueError(f"evaluate must be true, false or null, got {self.evaluate!r}")
         if not isinstance(self.env_kwargs, dict) or not isinstance(self.agent, dict):
             raise ValueError("env_kwargs and agent must be mappings of key: value")
         self.agent_config()  # validates the agent's fields
 
-    def agent_config(self) -> QLearningConfig:
-        known = {f.name for f in fields(QLearningConfig)}
+    def agent_config(self) -> QLearningConfig | DQNConfig:
+        """The algorithm's agent configuration (QLearningConfig or DQNConfig) from ``agent``."""
+        cls = config_class(self.algo)
+        known = {f.name for f in fields(cls)}
         unknown = sorted(set(self.agent) - known)
         if unknown:
             raise ValueError(
-                f"unknown agent key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
+                f"unknown agent key(s) {', '.join(unknown)} for {self.algo}; "
+                f"allowed: {', '.join(sorted(known))}"
             )
-        return QLearningConfig(**self.agent)
+        return cls(**self.agent)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -119,7 +119,10 @@ class QLearning:
         return int(epsilon_greedy(self.q[s], valid, -1.0, 1.0, 0.0, False))
 
     def learn(self, transitions: Transitions) -> dict[str, float]:
-        """Apply Eq. (5) to each transition in order: Q += lr (r + offset + gamma max Q' - Q)."""
+        """Apply Eq. (5) to each transition in order: Q += lr (r + offset + gamma max Q' - Q).
+
+        A row with a ``discount`` (a k-step return from the twin) bootstraps with it instead of
+        gamma; NaN means gamma."""
         c = self.config
         if transitions.terminated.all() and len(transitions) > 1:
             fast = self._learn_terminal_batch(transitions)
@@ -136,7 +139,10 @@ class QLearning:
                 if transitions.next_mask is not None:
                     row = row[np.asarray(transitions.next_mask[i], dtype=bool)]
                 if row.size:
-                    target = target + c.gamma * float(row.max())
+                    gamma = c.gamma
+                    if transitions.discount is not None and not np.isnan(transitions.discount[i]):
+                        gamma = float(transitions.discount[i])
+                    target = target + gamma * float(row.max())
             q = self.q[s, a]
             td = target - q
             self.q[s, a] = q + c.lr * td

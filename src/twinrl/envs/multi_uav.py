@@ -357,6 +357,11 @@ class MultiUAVEnv(gym.Env[NDArray[np.float32], Any]):
         """Slots per episode (the truncation time)."""
         return self.params.episode_steps
 
+    def reseed_domain(self, state: MultiUAVState, key: int) -> MultiUAVState:
+        """``state`` with its own mobility noise ``key``: a digital domain that does not know the
+        physical future (used by ``PredictiveTargets`` for its m trajectories)."""
+        return reseed(state, np.uint64(key))
+
     def global_observation(self, state: MultiUAVState) -> NDArray[np.float32]:
         """The observation of ``state`` with every user visible (what a twin that mirrors the
         whole network can tell a partially observed agent; used by ``GlobalObservation``)."""

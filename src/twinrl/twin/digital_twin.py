@@ -28,6 +28,9 @@ class DigitalTwin:
 
     def __init__(self, env: gym.Env[Any, Any], *, backend: str = "auto") -> None:
         self.backend: Backend = make_backend(env, backend)
+        self.model: Any = env.unwrapped
+        """The twin's model of the network (here the physical env's own dynamics and parameters);
+        read for env-specific twin services such as ``reseed_domain``."""
         self._identical: Any | None = None
         self.evaluations = 0
         """Number of domain steps simulated so far (the twin's work, reported beside the

@@ -1,0 +1,90 @@
+"""Training with prediction: k-step targets averaged over m twin trajectories (paper 000, II-B)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twinrl.agents.base import Agent, Transitions, as_generator
+from twinrl.assists.base import StepContext
+
+
+class PredictiveTargets:
+    """After each physical step from ``s_t`` with action ``a_t``, the twin rolls ``m`` trajectories
+    ``k`` steps ahead from the synced state: first ``a_t``, then the agent's greedy policy (twin
+    agents mirror the physical parameters). The agent learns from the ``m`` transitions
+    ``(s_t, a_t, G_j, s_{t+k,j}, gamma^k)`` with ``G_j`` the discounted k-step return of trajectory
+    j, so the TD target it fits is, in expectation over the batch, the average k-step return plus
+    the bootstrapped value: the paper's correction of n-step learning's single-trajectory estimate.
+
+    Each trajectory runs in its own domain with its own random future when the env offers
+    ``reseed_domain(state, key)`` (keys from this assist's RNG; the twin does not know the physical
+    future); otherwise all m domains are synced copies. The m x k twin steps run batched, one
+    ``step_domains`` call per look-ahead step. A trajectory that terminates stops accumulating
+    and is marked terminal.
+
+    Args:
+        k: look-ahead steps (k = 1: the twin's one-step outcome).
+        m: trajectories averaged.
+        gamma: discount of the returns; should equal the agent's.
+        rng: this assist's random stream (domain keys).
+    """
+
+    name = "predictive_targets"
+
+    def __init__(
+        self,
+        k: int,
+        m: int = 1,
+        *,
+        gamma: float,
+        rng: np.random.Generator | np.random.SeedSequence | int | None = None,
+    ) -> None:
+        for label, value in (("k", k), ("m", m)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{label}={value!r} is out of range; allowed: an int >= 1")
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma={gamma!r} is out of range; allowed: [0, 1]")
+        self.k, self.m, self.gamma = int(k), int(m), float(gamma)
+        self.rng = as_generator(rng)
+
+    def rollout(self, ctx: StepContext, agent: Agent) -> Transitions:
+        """The m k-step transitions from the synced state (without learning from them)."""
+        twin, base = ctx.twin, ctx.twin.identical_state
+        reseed = getattr(twin.model, "reseed_domain", None)
+        if callable(reseed):
+            keys = self.rng.integers(0, 2**63, size=self.m)
+            states = [reseed(base, int(key)) for key in keys]
+        else:
+            states = [base] * self.m
+        action = np.asarray(ctx.action, dtype=np.int64)
+        actions = np.stack([action] * self.m)
+        returns, scale = np.zeros(self.m), 1.0
+        terminated = np.zeros(self.m, dtype=bool)
+        running = np.arange(self.m)  # domains not yet terminated
+        last_obs: list[object] = [None] * self.m
+        for step in range(self.k):
+            out = twin.step_domains([states[j] for j in running], actions)
+            returns[running] += scale * out.reward
+            scale *= self.gamma
+            for i, j in enumerate(running):
+                last_obs[j], states[j] = out.next_obs[i], out.states[i]
+            terminated[running] = out.terminated
+            running = running[~out.terminated]
+            if running.size == 0 or step + 1 == self.k:
+                break
+            actions = np.stack(  # the greedy policy of the twin agents (physical parameters)
+                [np.asarray(agent.act(last_obs[j], explore=False)) for j in running]
+            ).astype(np.int64)
+        return Transitions(
+            obs=np.repeat(np.asarray(ctx.obs)[None], self.m, axis=0),
+            action=np.stack([action] * self.m),
+            reward=returns,
+            next_obs=np.stack([np.asarray(o) for o in last_obs]),
+            terminated=terminated,
+            next_mask=None,
+            source=np.arange(1, self.m + 1, dtype=np.int64),
+            discount=np.full(self.m, self.gamma**self.k),
+        )
+
+    def after_step(self, ctx: StepContext, agent: Agent) -> None:
+        agent.learn(self.rollout(ctx, agent))
