@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                workers=args.workers, instances=args.instances, seeds=args.seeds,
                                progress=not args.no_progress)  # fmt: skip
             print(f"report: {report}")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ImportError) as exc:
         print(f"twinrl {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -109,3 +109,9 @@ def test_reproduce_writes_report_tables_and_figure(tmp_path: Path) -> None:
     methods = {row["method"] for row in summary["rows"]}
     assert {"DTEQL φ=500", "QL", "exact optimum", "SPT (transmission)"} <= methods
     assert (tmp_path / "r" / "table1" / "fig2_convergence.png").stat().st_size > 10_000
+
+
+def test_train_rejects_agent_keys_of_the_other_family(tmp_path: Path) -> None:
+    code = main(["train", "--algo", "dqn", "--set", "agent.beta=3", "--budget", "5",
+                 "--out", str(tmp_path / "x")])  # fmt: skip
+    assert code == 2 and not (tmp_path / "x").exists()
