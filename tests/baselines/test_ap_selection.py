@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.ap_hand import HAND, P
 from twinrl.baselines import (
     AP_POLICIES,
     cheapest_feasible_ap,
@@ -14,22 +15,6 @@ from twinrl.baselines import (
 from twinrl.baselines.ap_selection import feasible_aps, immediate_rewards
 from twinrl.envs.ap_dynamics import APSelectionParams, initial_state
 from twinrl.envs.ap_selection import APSelectionEnv
-
-# The hand road of tests/envs/test_ap_selection.py: epoch t at t s, x = 10 t m. AP0 covers the
-# whole road at 1 Mbit/s (price 2), AP1 [20, 40] m at 2 Mbit/s (0.5), AP2 [70, 90] m at 1 Mbit/s (1).
-HAND = {
-    "road_length": 100.0,
-    "speed": 10.0,
-    "n_steps": 10,
-    "ap_positions": (50.0, 30.0, 80.0),
-    "ap_radii": (50.0, 10.0, 10.0),
-    "ap_rates": (1e6, 2e6, 1e6),
-    "ap_prices": (2.0, 0.5, 1.0),
-    "task_sizes": (1e6, 3e6),
-    "task_deadlines": (2.0, 10.0),
-    "task_probs": (0.5, 0.5),
-}
-P = APSelectionParams(**HAND)  # type: ignore[arg-type]
 
 
 def test_heuristics_on_hand_cases() -> None:
