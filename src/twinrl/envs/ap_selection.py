@@ -6,7 +6,6 @@ module wraps them as a twinnable gymnasium env.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -14,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from twinrl.envs._state import frozen_copy
+from twinrl.envs._state import Snapshots
 from twinrl.envs.ap_dynamics import (
     OUTCOME_NAMES,
     SUCCESS,
@@ -29,7 +28,7 @@ from twinrl.envs.ap_dynamics import (
 )
 
 
-class APSelectionEnv(gym.Env[Any, int]):
+class APSelectionEnv(Snapshots, gym.Env[Any, int]):
     """URLLC access-point selection on a road, ``twinrl/APSelection-v0``.
 
     ## Description
@@ -91,16 +90,9 @@ class APSelectionEnv(gym.Env[Any, int]):
         self._state: APSelectionState | None = None
 
     # --- twinnable interface --------------------------------------------------------------------
-    def get_state(self) -> APSelectionState:
-        """An immutable snapshot of the env, including its RNG state."""
-        if self._state is None:
-            raise RuntimeError("call reset() before get_state()")
-        return replace(self._copy(self._state), rng_state=dict(self.np_random.bit_generator.state))
+    state_type = APSelectionState
 
-    def set_state(self, state: APSelectionState) -> None:
-        """Restore a snapshot from :meth:`get_state` exactly (RNG included)."""
-        if not isinstance(state, APSelectionState):
-            raise TypeError(f"set_state expects an APSelectionState, got {type(state).__name__}")
+    def _check_state(self, state: APSelectionState) -> None:
         p = self.params
         if state.task_classes.shape != (p.n_steps,) or state.ap_free_at.shape != (p.n_aps,):
             raise ValueError(
@@ -108,13 +100,6 @@ class APSelectionEnv(gym.Env[Any, int]):
                 f"shape {state.ap_free_at.shape}; this env has n_steps={p.n_steps} and "
                 f"M={p.n_aps} APs"
             )
-        self._state = self._copy(state)
-        if state.rng_state is not None:
-            self.np_random.bit_generator.state = state.rng_state
-
-    @staticmethod
-    def _copy(state: APSelectionState) -> APSelectionState:
-        return frozen_copy(state)
 
     twin_info_keys = ("failed",)
     """``info`` entries the twin reports per domain (SafeExploration reads ``failed``)."""

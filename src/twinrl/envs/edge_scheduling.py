@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -12,7 +12,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from twinrl.envs import edge_kernels as k
-from twinrl.envs._state import frozen_copy
+from twinrl.envs._state import Snapshots
 from twinrl.envs._validate import check_choice, check_positive, check_range
 
 MAX_ORDER_TASKS = 10  # 10! = 3,628,800 actions; beyond that use the sequential formulation
@@ -209,7 +209,7 @@ def validate_action(params: EdgeParams, state: EdgeState, action: Any) -> int:
     return action
 
 
-class EdgeSchedulingEnv(gym.Env[Any, int]):
+class EdgeSchedulingEnv(Snapshots, gym.Env[Any, int]):
     """Edge task scheduling, ``twinrl/EdgeScheduling-v0``.
 
     ## Description
@@ -270,29 +270,17 @@ class EdgeSchedulingEnv(gym.Env[Any, int]):
         self._tasks: NDArray[np.float64] | None = None
 
     # --- twinnable interface --------------------------------------------------------------------
-    def get_state(self) -> EdgeState:
-        """An immutable snapshot of the env, including its RNG state."""
-        if self._state is None:
-            raise RuntimeError("call reset() before get_state()")
-        return replace(self._copy(self._state), rng_state=dict(self.np_random.bit_generator.state))
+    state_type = EdgeState
 
-    def set_state(self, state: EdgeState) -> None:
-        """Restore a snapshot from :meth:`get_state` exactly (RNG included)."""
-        if not isinstance(state, EdgeState):
-            raise TypeError(f"set_state expects an EdgeState, got {type(state).__name__}")
+    def _check_state(self, state: EdgeState) -> None:
         if state.tasks.shape != (self.params.n_tasks, 3):
             raise ValueError(
                 f"state has tasks of shape {state.tasks.shape}, this env has "
                 f"n_tasks={self.params.n_tasks}"
             )
-        self._state = self._copy(state)
-        self._tasks = self._state.tasks
-        if state.rng_state is not None:
-            self.np_random.bit_generator.state = state.rng_state
 
-    @staticmethod
-    def _copy(state: EdgeState) -> EdgeState:
-        return frozen_copy(state)
+    def _restored(self, state: EdgeState) -> None:
+        self._tasks = state.tasks
 
     def step_batch(
         self, state: EdgeState, actions: NDArray[np.int64]

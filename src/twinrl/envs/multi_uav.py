@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -12,7 +12,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from twinrl.envs import uav_kernels as k
-from twinrl.envs._state import frozen_copy
+from twinrl.envs._state import Snapshots
 from twinrl.envs._validate import check_choice, check_positive, check_range
 
 N_MOVES = len(k.MOVES)
@@ -297,7 +297,7 @@ def validate_moves(params: MultiUAVParams, actions: Any, batched: bool) -> NDArr
     return decode_action(params, arr) if flat else arr
 
 
-class MultiUAVEnv(gym.Env[NDArray[np.float32], Any]):
+class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
     """Multi-UAV trajectory control, ``twinrl/MultiUAV-v0``.
 
     ## Description
@@ -368,29 +368,16 @@ class MultiUAVEnv(gym.Env[NDArray[np.float32], Any]):
         return observe(self.params, state, global_view=True)
 
     # --- twinnable interface --------------------------------------------------------------------
-    def get_state(self) -> MultiUAVState:
-        """An immutable snapshot of the env, including its RNG states."""
-        if self._state is None:
-            raise RuntimeError("call reset() before get_state()")
-        return replace(self._copy(self._state), rng_state=dict(self.np_random.bit_generator.state))
+    state_type = MultiUAVState
+    state_dtypes: ClassVar[dict[str, Any]] = {"step": np.int64, "noise_key": np.uint64}
 
-    def set_state(self, state: MultiUAVState) -> None:
-        """Restore a snapshot from :meth:`get_state` exactly (RNG included)."""
-        if not isinstance(state, MultiUAVState):
-            raise TypeError(f"set_state expects a MultiUAVState, got {type(state).__name__}")
+    def _check_state(self, state: MultiUAVState) -> None:
         p = self.params
         if state.uav_pos.shape != (p.n_uavs, 2) or state.user_pos.shape != (p.n_users, 2):
             raise ValueError(
                 f"state has {state.uav_pos.shape[:-1]} UAVs and {state.user_pos.shape[:-1]} users; "
                 f"this env has n_uavs={p.n_uavs}, n_users={p.n_users}"
             )
-        self._state = self._copy(state)
-        if state.rng_state is not None:
-            self.np_random.bit_generator.state = state.rng_state
-
-    @staticmethod
-    def _copy(state: MultiUAVState) -> MultiUAVState:
-        return frozen_copy(state, {"step": np.int64, "noise_key": np.uint64})
 
     def step_batch(
         self, state: MultiUAVState, actions: Any
