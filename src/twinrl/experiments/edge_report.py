@@ -10,7 +10,7 @@ import numpy as np
 
 from twinrl.experiments import metrics
 from twinrl.experiments.edge_tables import ALGORITHMS, PAPER_TABLE1, PAPER_TABLE2
-from twinrl.experiments.plotting import band, pyplot
+from twinrl.experiments.plotting import band, pyplot, save
 
 HEURISTIC_LABELS = {
     "optimum": "exact optimum",
@@ -166,9 +166,7 @@ def plot_curves(summary: dict[str, Any], n: int, path: Path) -> bool:
         ax.grid(alpha=0.3)
     axes[0][0].legend(loc="lower right", fontsize=8)
     fig.suptitle("Convergence of the greedy order (paper 002, Fig. 2)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(plt, fig, path)
     return True
 
 

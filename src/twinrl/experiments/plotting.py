@@ -33,6 +33,11 @@ def finish(plt: Any, fig: Any, ax: Any, path: Any, *, legend: str = "lower right
     """Grid, legend, tight layout; save as PNG and free the figure."""
     ax.grid(alpha=0.3)
     ax.legend(loc=legend, fontsize=8)
+    save(plt, fig, path)
+
+
+def save(plt: Any, fig: Any, path: Any) -> None:
+    """Tight layout, save as PNG and free the figure."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

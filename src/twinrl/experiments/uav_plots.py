@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.envs.multi_uav import MultiUAVEnv, MultiUAVParams
-from twinrl.experiments.plotting import pyplot
+from twinrl.experiments.plotting import pyplot, save
 
 Policy = Callable[[Any], Any]
 """Maps an observation to an action of the env (e.g. ``lambda o: agent.act(o, explore=False)``)."""
@@ -43,18 +43,13 @@ def plot_trajectories(
     """One panel per policy: users' paths (grey, dot at the end), UAV paths (colours, from the
     hangar star). Returns each policy's mean rate on that episode; writes nothing without
     matplotlib."""
-    rates = {}
+    runs = {name: rollout_positions(params, policy, seed=seed) for name, policy in policies.items()}
+    rates = {name: rate for name, (_, _, rate) in runs.items()}
     plt = pyplot()
-    fig, axes = (None, None)
-    if plt is not None:
-        fig, axes = plt.subplots(1, len(policies), figsize=(4.6 * len(policies), 4.6),
-                                 squeeze=False)  # fmt: skip
-    for j, (name, policy) in enumerate(policies.items()):
-        uavs, users, rate = rollout_positions(params, policy, seed=seed)
-        rates[name] = rate
-        if plt is None or axes is None:
-            continue
-        ax = axes[0][j]
+    if plt is None:
+        return rates
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 4.6), squeeze=False)
+    for ax, (name, (uavs, users, rate)) in zip(axes[0], runs.items(), strict=True):
         for u in range(users.shape[1]):
             ax.plot(users[:, u, 0], users[:, u, 1], color="0.6", lw=0.8)
             ax.plot(users[-1, u, 0], users[-1, u, 1], "o", color="0.4", ms=3)
@@ -64,10 +59,7 @@ def plot_trajectories(
         side = params.area_side
         ax.set(xlim=(-2, side + 2), ylim=(-2, side + 2), aspect="equal",
                title=f"{name}: {rate:.2f} Mbit/s", xlabel="x (m)", ylabel="y (m)")  # fmt: skip
-    if plt is not None and fig is not None and axes is not None:
-        axes[0][0].legend(loc="upper right", fontsize=7)
-        fig.suptitle("UAV trajectories over the users' paths (one episode)")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+    axes[0][0].legend(loc="upper right", fontsize=7)
+    fig.suptitle("UAV trajectories over the users' paths (one episode)")
+    save(plt, fig, path)
     return rates
