@@ -44,12 +44,10 @@ class EpisodicJob:
 
 def run_episodic(job: EpisodicJob) -> dict[str, Any]:
     """Train one variant for ``episodes`` physical episodes; per-episode return and failures."""
-    from twinrl.agents.qlearning import QLearningConfig
-
     env = gym.make(job.env_id, **dict(job.env_kwargs))
     agent, assists = build_algorithm(
         job.variant.algorithm, env, job.seed,
-        agent_config=QLearningConfig(**dict(job.agent_config)),
+        agent_config=dict(job.agent_config),
         n_trials=job.variant.n_trials, safe_exploration=job.variant.safe_exploration,
     )  # fmt: skip
     horizon = getattr(env.unwrapped, "episode_steps", None) or 10_000
@@ -149,7 +147,7 @@ def summarise(
             "curve_ci95": half,
             "final_reward": metrics.mean_ci([np.mean(r["episode_return"][-tail:]) for r in group]),
             "settling_episodes": settle,
-            "settling_median": _median(settle),
+            "settling_median": metrics.median_time(settle),
             "failures_total": metrics.mean_ci(cum_fail[:, -1]),
             "cumulative_failures_mean": cum_fail.mean(axis=0),
             "twin_evaluations": float(np.mean([r["twin_evaluations"] for r in group])),
@@ -166,10 +164,5 @@ def summarise(
         times = [metrics.convergence_time(c, target) for c in st.pop("curves")]
         st["target"] = target
         st["reach_episodes"] = times
-        st["reach_median"] = _median(times)
+        st["reach_median"] = metrics.median_time(times)
     return out
-
-
-def _median(values: list[int | None]) -> float:
-    """Median with never-settled runs as +inf."""
-    return float(np.median([np.inf if v is None else v for v in values]))

@@ -91,13 +91,17 @@ def normalized_reward(cost: float, best: float, worst: float) -> float:
     return 1.0 if span <= 0 else (worst - cost) / span
 
 
+def median_time(times: Sequence[int | None]) -> float:
+    """Median convergence time over runs, counting a run that never converged as +inf."""
+    return float(np.median([math.inf if t is None else t for t in times]))
+
+
 def format_convergence(times: Sequence[int | None], budget: int) -> str:
     """Median convergence time over runs, ``> budget`` where most never converged, with the share
     of runs that converged."""
     if not times:
         return "n/a"
-    finite = np.array([t if t is not None else math.inf for t in times], dtype=np.float64)
-    median = float(np.median(finite))
+    median = median_time(times)
     share = sum(t is not None for t in times) / len(times)
     label = f"> {budget}" if math.isinf(median) else f"{median:.0f}"
     return f"{label} ({share:.0%} conv.)"
