@@ -86,6 +86,7 @@ def train(
     obs, info = env.reset(seed=seed, options=reset_options)
     episode_start = (obs, info.get("action_mask"), _state(env, twin))
     episode_return, episode_first = 0.0, 1
+    vetters = [a for a in assists if isinstance(a, Vetting)]  # once: a protocol check is slow
     for i in _progress(range(1, budget + 1), progress):
         if hasattr(agent, "begin_iteration"):
             agent.begin_iteration(i)
@@ -94,9 +95,8 @@ def train(
             twin.sync(_state(env, twin))  # the identical domain mirrors s_t
         action = agent.act(obs, explore=True, mask=mask)
         if twin is not None:  # an assist with vet() may replace a risky action (SafeExploration)
-            for assist in assists:
-                if isinstance(assist, Vetting):
-                    action = assist.vet(StepContext(i, obs, mask, action, twin), agent)
+            for vetting in vetters:
+                action = vetting.vet(StepContext(i, obs, mask, action, twin), agent)
         next_obs, reward, terminated, truncated, next_info = env.step(action)
         episode_return += float(reward)
         agent.learn(
