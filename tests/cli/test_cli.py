@@ -54,6 +54,10 @@ def test_train_reads_yaml_and_toml_configs(tmp_path: Path) -> None:
         (["--set", "env_kwargs.n_tasks=0"], "n_tasks=0"),
         (["--set", "env_kwargs.rate=-1"], "rate"),
         (["--set", "backend=gpu"], "gpu"),
+        (["--set", "k=0"], "k=0"),
+        (["--set", "m=-2"], "m=-2"),
+        (["--set", "evaluate=maybe"], "maybe"),
+        (["--algo", "dqn", "--set", "agent.gamma=2"], "gamma"),
         (["--set", "noequals"], "key=value"),
         (["--env", "twinrl/Nope-v0"], "Nope"),
         (["--config", "missing.yaml"], "missing.yaml"),
@@ -85,6 +89,8 @@ def test_reproduce_rejects_bad_names_and_values(
     assert main(["reproduce", "table1", "--workers", "0", "--out", str(tmp_path / "r")]) == 2
     assert "workers=0" in capsys.readouterr().err
     assert main(["reproduce", "table1", "--instances", "0", "--out", str(tmp_path / "r")]) == 2
+    assert main(["reproduce", "fig4", "--seeds", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "seeds=0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
     with pytest.raises(SystemExit):
         main(["reproduce", "--preset", "huge"])

@@ -59,3 +59,16 @@ def test_summarise_uses_a_common_target_across_variants() -> None:
     assert st["fast"]["reach_episodes"] == [2, 2] and st["low"]["reach_episodes"] == [2, 2]
     with pytest.raises(ValueError, match="reference"):
         summarise(runs, window=1, reference="QL")
+
+
+def test_build_algorithm_rejects_bad_safety_mode_and_wrong_config_family() -> None:
+    from twinrl.agents import QLearningConfig
+    from twinrl.algorithms import build_algorithm
+
+    env = gym.make("twinrl/APSelection-v0")
+    with pytest.raises(ValueError, match="safe_exploration='always'"):
+        build_algorithm("ql", env, 0, safe_exploration="always")
+    with pytest.raises(TypeError, match="DQNConfig"):
+        build_algorithm("dqn", env, 0, agent_config=QLearningConfig())
+    with pytest.raises(TypeError, match="beta"):
+        build_algorithm("dqn", env, 0, agent_config={"beta": 3.0})
