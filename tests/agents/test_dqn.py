@@ -269,3 +269,11 @@ def test_agents_import_without_torch_import() -> None:
 
     code = "import sys, twinrl.agents; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_greedy_batch_equals_act_row_by_row() -> None:
+    for space in (MULTI, gym.spaces.Discrete(4)):
+        agent = DQN(3, space, DQNConfig(hidden=(8,)), rng=1)
+        obs = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+        rows = [agent.act(o, explore=False) for o in obs]
+        np.testing.assert_array_equal(agent.greedy_batch(obs), np.array(rows))

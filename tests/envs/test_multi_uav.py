@@ -304,6 +304,8 @@ def test_reset_user_positions_option() -> None:
         ({"hangar": (0.0, 150.0)}, "hangar y"),
         ({"hangar": (1.0,)}, "hangar"),
         ({"sensing_radius": 0.0}, "sensing_radius"),
+        ({"reward_offset": float("nan")}, "reward_offset"),
+        ({"reward_offset": float("inf")}, "reward_offset"),
         ({"action_space": "box"}, "action_space"),
         ({"action_space": "flat", "n_uavs": 9}, "n_uavs"),
     ],
@@ -346,3 +348,19 @@ def test_invalid_batched_actions_raise() -> None:
         env.step_batch(batch, np.zeros(2, dtype=np.int64))
     with pytest.raises(ValueError, match="outside"):
         env.step_batch(batch, np.full((2, 4), 5))
+
+
+def test_reward_offset_centres_the_reward_only() -> None:
+    plain, centred = MultiUAVEnv(), MultiUAVEnv(reward_offset=20.0)
+    plain.reset(seed=4)
+    centred.reset(seed=4)
+    for action in ([1, 3, 0, 2], [0, 0, 4, 1]):
+        o1, r1, _, _, i1 = plain.step(np.array(action))
+        o2, r2, _, _, i2 = centred.step(np.array(action))
+        np.testing.assert_array_equal(o1, o2)
+        assert r2 == pytest.approx(r1 - 20.0) and i2["mean_rate"] == i1["mean_rate"] == r1
+    state = centred.get_state().tile(2)
+    twin_reward = centred.step_batch(state, np.zeros((2, 4), dtype=np.int64))[2]
+    np.testing.assert_allclose(
+        twin_reward + 20.0, plain.step_batch(state, np.zeros((2, 4), np.int64))[2]
+    )

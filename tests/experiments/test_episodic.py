@@ -6,6 +6,7 @@ import pytest
 
 import twinrl
 from twinrl.agents import QLearning
+from twinrl.experiments import episodic
 from twinrl.experiments.episodic import moving_average, settling_episode, summarise
 
 
@@ -72,3 +73,19 @@ def test_build_algorithm_rejects_bad_safety_mode_and_wrong_config_family() -> No
         build_algorithm("dqn", env, 0, agent_config=QLearningConfig())
     with pytest.raises(TypeError, match="beta"):
         build_algorithm("dqn", env, 0, agent_config={"beta": 3.0})
+
+
+def test_greedy_returns_match_the_reference_policy_evaluation() -> None:
+    import gymnasium as gym
+
+    from twinrl.baselines.multi_uav import evaluate_uav_policy, hover
+    from twinrl.envs.multi_uav import MultiUAVParams
+
+    class Hover:
+        def act(self, obs: object, *, explore: bool, mask: object = None) -> np.ndarray:
+            assert not explore
+            return np.zeros(4, dtype=np.int64)
+
+    values = episodic.greedy_returns(gym.make("twinrl/MultiUAV-v0"), Hover(), 3, seed=5)
+    reference = evaluate_uav_policy(MultiUAVParams(), hover, episodes=3, seed=5)
+    assert len(values) == 3 and np.mean(values) == pytest.approx(reference["mean_rate"])

@@ -16,9 +16,15 @@ def test_rollout_positions_follow_the_policy(tmp_path: Path) -> None:
     np.testing.assert_allclose(uavs[-1, 1], [0.0, 96.0])  # 12 moves of 8 m in +y
     np.testing.assert_allclose(uavs[-1, 2:], 0.0)  # stayed at the hangar
     assert ((users >= 0) & (users <= 100)).all() and 0 < rate < 30
-    rates = plot_trajectories(
-        p, {"hover": lambda o: np.zeros(4, dtype=np.int64)}, tmp_path / "t.png", seed=2
-    )
+    hover = rollout_positions(p, lambda o: np.zeros(4, dtype=np.int64), seed=2)
+    plot_trajectories(p, {"hover": hover, "moves": (uavs, users, rate)}, tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 5_000
-    _, _, hover_rate = rollout_positions(p, lambda o: np.zeros(4, dtype=np.int64), seed=2)
-    assert rates["hover"] == hover_rate
+
+
+def test_rollout_rate_is_the_uncentred_mean_rate() -> None:
+    hold = lambda o: np.zeros(4, dtype=np.int64)  # noqa: E731
+    _, _, plain = rollout_positions(MultiUAVParams(episode_steps=5), hold, seed=3)
+    _, _, centred = rollout_positions(
+        MultiUAVParams(episode_steps=5, reward_offset=20.0), hold, seed=3
+    )
+    assert centred == plain

@@ -86,8 +86,10 @@ class DQNConfig:
     """Physical transitions are stored as n-step returns (the n-step DQN baseline); 1 = one-step."""
     double: bool = True
     """Double DQN: the online network picks the next action, the target network values it."""
-    twin_share: float = 0.0
-    """Share of each sampled batch drawn from twin domains, once the storage holds twin data."""
+    twin_share: float = 0.5
+    """Share of each sampled batch drawn from twin domains, once the storage holds twin data (only
+    an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample physical
+    data only whatever this is)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.hidden, tuple) or not self.hidden:
@@ -231,6 +233,13 @@ class DQN:
         with self._torch.no_grad():
             q = self._q(self.online, x).numpy()
         return q[0] if np.ndim(obs) <= 1 else q
+
+    def greedy_batch(self, obs: Any) -> NDArray[np.int64]:
+        """Greedy actions of a batch of observations ``(B, obs_size)`` in one forward pass: the
+        same choices as ``act(o, explore=False)`` for each row (every action valid), shaped
+        ``(B,)`` for ``Discrete`` and ``(B, branches)`` for ``MultiDiscrete``."""
+        choice = self.q_values(np.asarray(obs).reshape(len(obs), -1)).argmax(axis=-1)
+        return choice[:, 0] if self.discrete else choice.astype(np.int64)
 
     def act(self, obs: Any, *, explore: bool, mask: NDArray[np.int8] | None = None) -> Any:
         """Epsilon-greedy if ``explore`` (one uniform decides, then a uniform valid action per

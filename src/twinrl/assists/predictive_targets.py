@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions, as_generator
 from twinrl.assists.base import StepContext
@@ -72,9 +73,7 @@ class PredictiveTargets:
             running = running[~out.terminated]
             if running.size == 0 or step + 1 == self.k:
                 break
-            actions = np.stack(  # the greedy policy of the twin agents (physical parameters)
-                [np.asarray(agent.act(last_obs[j], explore=False)) for j in running]
-            ).astype(np.int64)
+            actions = _greedy(agent, [last_obs[j] for j in running])
         return Transitions(
             obs=np.repeat(np.asarray(ctx.obs)[None], self.m, axis=0),
             action=np.stack([action] * self.m),
@@ -88,3 +87,14 @@ class PredictiveTargets:
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
         agent.learn(self.rollout(ctx, agent))
+
+
+def _greedy(agent: Agent, observations: list[object]) -> NDArray[np.int64]:
+    """The greedy policy of the twin agents (the physical parameters) at each observation, in one
+    batched call when the agent offers ``greedy_batch`` (DQN), else one ``act`` per domain."""
+    batched = getattr(agent, "greedy_batch", None)
+    if callable(batched):
+        return np.asarray(batched(np.stack([np.asarray(o) for o in observations])), np.int64)
+    return np.stack([np.asarray(agent.act(o, explore=False)) for o in observations]).astype(
+        np.int64
+    )

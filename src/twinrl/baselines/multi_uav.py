@@ -111,8 +111,9 @@ def evaluate_uav_policy(
         while not done:
             moves = policy(params, env.get_state(), rng)
             action = moves if params.action_space == "multi" else int(encode_action(params, moves))
-            _, reward, terminated, truncated, _ = env.step(action)
-            total, steps, done = total + reward, steps + 1, terminated or truncated
+            _, _, terminated, truncated, info = env.step(action)
+            total, steps = total + info["mean_rate"], steps + 1
+            done = terminated or truncated
         returns.append(total / steps)
     return {"mean_rate": float(np.mean(returns)), "std_rate": float(np.std(returns)),
             "episodes": float(episodes)}  # fmt: skip

@@ -1,8 +1,8 @@
 """Episodic learning curves: named variants (algorithm + assists) x seeds through ``twinrl.train``.
 
-Used by the access-point experiments (``fig4``, ``safety``): each run records the physical return
-and the physical failures of every training episode; curves are smoothed with the paper's trailing
-moving average and summarised over seeds.
+Used by the access-point (``fig4``, ``safety``) and multi-UAV (``fig5``, ``observation``)
+experiments: each run records the physical return, length and failures of every training
+episode; curves are smoothed with the paper's trailing moving average and summarised over seeds.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.algorithms import Streams, build_algorithm
+from twinrl.assists.global_observation import GlobalObservation
 from twinrl.experiments import metrics
 from twinrl.experiments.parallel import run_jobs
 from twinrl.training import train
@@ -30,6 +31,14 @@ class Variant:
     """Actions tried in the twin per physical step (``dteql``)."""
     safe_exploration: bool | str = False
     """True: veto predicted failures; ``"audit"``: only count those a veto would have avoided."""
+    k: int = 3
+    """Look-ahead steps of ``dt-dqn`` (``n`` of ``nstep-dqn``)."""
+    m: int = 4
+    """Twin trajectories averaged by ``dt-dqn``."""
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    """Env settings of this variant on top of the experiment's (e.g. a ``sensing_radius``)."""
+    global_observation: bool = False
+    """Wrap the env in :class:`~twinrl.assists.GlobalObservation` (the twin's global view)."""
 
 
 @dataclass(frozen=True)
@@ -40,15 +49,23 @@ class EpisodicJob:
     seed: int
     episodes: int
     agent_config: tuple[tuple[str, Any], ...] = ()
+    eval_episodes: int = 0
+    """Episodes of the trained greedy policy played after training (no learning, no exploration),
+    on the physical env from a seeded reset: ``greedy_return`` in the result."""
+    keep_policy: bool = False
+    """Return the trained agent's ``state_dict()`` arrays as ``policy`` (to replay it later)."""
 
 
 def run_episodic(job: EpisodicJob) -> dict[str, Any]:
-    """Train one variant for ``episodes`` physical episodes; per-episode return and failures."""
-    env = gym.make(job.env_id, **dict(job.env_kwargs))
+    """Train one variant for ``episodes`` physical episodes; per-episode return, length and
+    failures, the assists' statistics, and optionally a greedy evaluation and the policy."""
+    v = job.variant
+    env = gym.make(job.env_id, **{**dict(job.env_kwargs), **dict(v.env_kwargs)})
+    if v.global_observation:
+        env = GlobalObservation(env)
     agent, assists = build_algorithm(
-        job.variant.algorithm, env, job.seed,
-        agent_config=dict(job.agent_config),
-        n_trials=job.variant.n_trials, safe_exploration=job.variant.safe_exploration,
+        v.algorithm, env, job.seed, agent_config=dict(job.agent_config), n_trials=v.n_trials,
+        safe_exploration=v.safe_exploration, k=v.k, m=v.m,
     )  # fmt: skip
     horizon = getattr(env.unwrapped, "episode_steps", None) or 10_000
     run = train(
@@ -60,17 +77,40 @@ def run_episodic(job: EpisodicJob) -> dict[str, Any]:
     starts = np.cumsum(lengths) - lengths
     per_episode = np.add.reduceat(failed, starts) if lengths.size else np.zeros(0)
     stats = {a.name: a.stats() for a in assists if hasattr(a, "stats")}
-    return {
+    out = {
         "label": job.variant.label,
         "variant": asdict(job.variant),
         "seed": job.seed,
         "episode_return": list(map(float, run.episode_returns)),
+        "episode_length": list(map(int, run.episode_lengths)),
         "episode_failures": list(map(float, per_episode)),
         "iterations": run.iterations,
         "twin_evaluations": run.twin_evaluations,
         "wall_time": run.wall_time,
         "assists": stats,
     }
+    if job.eval_episodes:
+        eval_seed = int(np.random.SeedSequence([job.seed, 1]).generate_state(1)[0])
+        out["greedy_return"] = greedy_returns(env, agent, job.eval_episodes, seed=eval_seed)
+    if job.keep_policy:
+        out["policy"] = agent.state_dict()
+    return out
+
+
+def greedy_returns(env: gym.Env[Any, Any], agent: Any, episodes: int, *, seed: int) -> list[float]:
+    """Mean reward per step in each of ``episodes`` episodes of ``agent``'s greedy policy on
+    ``env`` (reset with ``seed`` first; the agent does not learn)."""
+    out: list[float] = []
+    obs, info = env.reset(seed=seed)
+    for _ in range(episodes):
+        total, steps, done = 0.0, 0, False
+        while not done:
+            action = agent.act(obs, explore=False, mask=info.get("action_mask"))
+            obs, reward, terminated, truncated, info = env.step(action)
+            total, steps, done = total + float(reward), steps + 1, terminated or truncated
+        out.append(total / steps)
+        obs, info = env.reset()
+    return out
 
 
 def run_variants(
@@ -84,14 +124,19 @@ def run_variants(
     workers: int = 1,
     progress: bool = False,
     agent_config: dict[str, Any] | None = None,
+    eval_episodes: int = 0,
+    keep_policy: bool = False,
 ) -> list[dict[str, Any]]:
     """Every variant with seeds ``SeedSequence([seed, s])``, s = 0..seeds-1 (the same env and
-    agent seeds for every variant, so differences come from the twin)."""
+    agent seeds for every variant, so differences come from the twin). ``eval_episodes`` and
+    ``keep_policy`` are those of :class:`EpisodicJob`."""
     env_items = tuple(sorted(env_kwargs.items()))
     agent_items = tuple(sorted((agent_config or {}).items()))
     seed_list = [int(np.random.SeedSequence([seed, s]).generate_state(1)[0]) for s in range(seeds)]
     jobs = [
-        EpisodicJob(env_id, env_items, v, run_seed, episodes, agent_items)
+        EpisodicJob(
+            env_id, env_items, v, run_seed, episodes, agent_items, eval_episodes, keep_policy
+        )
         for v in variants
         for run_seed in seed_list
     ]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from twinrl import __version__
-from twinrl.experiments import ap_figures, edge_report, edge_tables
+from twinrl.experiments import ap_figures, edge_report, edge_tables, uav_figures
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Group:
 GROUPS: dict[str, Group] = {
     "edge": Group(edge_tables.run_preset),
     "ap": Group(ap_figures.run_preset),
+    "uav": Group(uav_figures.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
@@ -63,6 +64,18 @@ EXPERIMENTS: dict[str, Experiment] = {
         "access-point selection: physical failures during training, with SafeExploration",
         "ap",
         ap_figures.write_safety,
+    ),
+    "fig5": Experiment(
+        "multi-UAV trajectories, paper 000 Fig. 5: DQL vs DT-DQL with k-step twin prediction "
+        "(k = 1, 3, 5) vs n-step DQN (torch extra)",
+        "uav",
+        uav_figures.write_fig5,
+    ),
+    "observation": Experiment(
+        "multi-UAV with a sensing radius: partial observation with and without GlobalObservation "
+        "(torch extra)",
+        "uav",
+        uav_figures.write_observation,
     ),
 }
 PRESET_NAMES = ("quick", "paper")

@@ -1,0 +1,398 @@
+"""Multi-UAV trajectories (paper 000, Section IV-B): ``fig5`` and ``observation``.
+
+``fig5``: mean user rate per episode vs physical episodes for physical DQL and DT-enhanced DQL
+that learns from k-step returns averaged over m twin trajectories (:class:`PredictiveTargets`),
+k in {1, 3, 5}, next to n-step DQN with the same horizons (the paper's "n-step learning" on the one
+physical trajectory), with the paper's moving average over 10 episodes and a 95% CI band over seeds.
+``observation``: a DQL agent that senses users only within a radius, with and without the twin's
+global observation (:class:`GlobalObservation`), next to the fully observed DQL of ``fig5``.
+Both share one set of runs; a PNG shows the trained policy's UAV trajectories over the users' paths.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twinrl.envs.multi_uav import MultiUAVParams
+from twinrl.experiments import episodic, metrics
+from twinrl.experiments.episodic import Variant
+from twinrl.experiments.plotting import band, finish, pyplot
+
+ENV_ID = "twinrl/MultiUAV-v0"
+ENV: dict[str, Any] = {"reward_offset": 20.0}
+"""Every run's env settings beyond the defaults: the reward is centred on 20 Mbit/s (see
+:attr:`MultiUAVParams.reward_offset`; it does not change which policy is better). Reports show the
+uncentred mean user rate."""
+SENSING_RADIUS = 25.0
+"""Ground radius (m) within which a UAV senses users in the ``observation`` experiment."""
+PAPER = (
+    "the DT-enhanced DQL converges faster and achieves a higher performance than physical DQL, "
+    "improving as k increases (paper 000, Fig. 5; no numbers are given)"
+)
+KS = (1, 3, 5)
+TRAJECTORIES = 4
+"""m, the twin trajectories averaged by every DT-DQL variant."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    episodes: int
+    seeds: int
+    window: int = 10
+    """Moving-average window of the curves (episodes); the paper's is 10."""
+
+
+PRESETS = {
+    "quick": Preset(episodes=120, seeds=2),
+    "paper": Preset(episodes=500, seeds=5),
+}
+
+
+def agent_config(preset: Preset, steps: int) -> dict[str, Any]:
+    """DQN settings of every variant: exploration decays linearly over the first 40% of the
+    physical steps, to 0.05; learning starts after 500 steps (a quarter of a shorter run) and the
+    target network is copied every 250 gradient steps (the paper states none of its DQN
+    settings)."""
+    total = preset.episodes * steps
+    return {
+        "eps_decay_steps": max(1, int(0.4 * total)),
+        "learning_starts": max(1, min(500, total // 4)),
+        "target_update": 250,
+    }
+
+
+def fig5_variants() -> list[Variant]:
+    out = [Variant("DQL", "dqn")]
+    out += [Variant(f"DT-DQL k={k}", "dt-dqn", k=k, m=TRAJECTORIES) for k in KS]
+    out += [Variant(f"n-step DQN n={k}", "nstep-dqn", k=k) for k in KS if k > 1]
+    return out
+
+
+def observation_variants() -> list[Variant]:
+    partial = (("sensing_radius", SENSING_RADIUS),)
+    return [
+        Variant(f"DQL, partial (r = {SENSING_RADIUS:g} m)", "dqn", env_kwargs=partial),
+        Variant(
+            "DQL, partial + GlobalObservation", "dqn", env_kwargs=partial, global_observation=True
+        ),
+    ]
+
+
+def run_preset(
+    preset: str | Preset,
+    *,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = False,
+    seeds: int | None = None,
+    **_: Any,
+) -> dict[str, Any]:
+    """Every variant over the preset's seeds (a name of :data:`PRESETS` or a :class:`Preset`),
+    the reference policies, and trained policies' trajectories."""
+    p = preset if isinstance(preset, Preset) else PRESETS[preset]
+    n_seeds = seeds or p.seeds
+    params = MultiUAVParams(**ENV)
+    agent = agent_config(p, params.episode_steps)
+    runs = episodic.run_variants(
+        ENV_ID, ENV, fig5_variants() + observation_variants(), seeds=n_seeds,
+        episodes=p.episodes, seed=seed, workers=workers, progress=progress, agent_config=agent,
+        eval_episodes=EVAL_EPISODES, keep_policy=True,
+    )  # fmt: skip
+    offset = params.reward_offset
+    for run in runs:  # the reward is centred: report the mean user rate per step (Mbit/s)
+        lengths = np.asarray(run.pop("episode_length"), dtype=np.float64)
+        run["episode_return"] = (np.asarray(run["episode_return"]) / lengths + offset).tolist()
+        run["greedy_rate"] = float(np.mean(run.pop("greedy_return")) + offset)
+    return {
+        "preset": {**asdict(p), "seeds": n_seeds, "name": getattr(preset, "name", preset)},
+        "seed": seed,
+        "env": ENV,
+        "sensing_radius": SENSING_RADIUS,
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items()},
+        "agent_config": agent,
+        "trajectories": _trajectories(params, runs, agent, seed=seed),
+        "runs": runs,
+        "baselines": _baselines(params, seed=seed),
+    }
+
+
+EVAL_EPISODES = 10
+"""Greedy evaluation episodes of every trained policy (the same episodes for every variant)."""
+
+
+def _baselines(params: MultiUAVParams, *, seed: int) -> dict[str, float]:
+    """Mean rate of the reference policies on evaluation episodes like the agents' (k-means is
+    the reference of the normalized rate)."""
+    from twinrl.baselines.multi_uav import evaluate_uav_policy, uav_policies
+
+    return {
+        name: evaluate_uav_policy(params, policy, episodes=EVAL_EPISODES, seed=seed)["mean_rate"]
+        for name, policy in uav_policies().items()
+    }
+
+
+def _trajectories(
+    params: MultiUAVParams, runs: list[dict[str, Any]], agent: dict[str, Any], *, seed: int
+) -> dict[str, Any]:
+    """One evaluation episode of the static k-means placement and of the first seed's trained
+    DQL and DT-DQL (largest k) policies: positions for the trajectory figure. Drops every run's
+    ``policy`` arrays (they are not part of the summary)."""
+    import gymnasium as gym
+
+    from twinrl.agents.dqn import DQN, DQNConfig
+    from twinrl.baselines.multi_uav import StaticKMeans
+    from twinrl.experiments.uav_plots import rollout_positions
+
+    policies: dict[str, Any] = {}
+    for run in runs:  # keep the first seed's policy of each variant, drop the others
+        policies.setdefault(run["label"], run.pop("policy"))
+    env = gym.make(ENV_ID, **ENV)
+    out: dict[str, Any] = {}
+    for label in ("k-means (static)", "DQL", f"DT-DQL k={max(KS)}"):
+        if label.startswith("k-means"):
+            trajectory = rollout_positions(params, StaticKMeans(), seed=seed, reads_state=True)
+        else:
+            dqn = DQN.for_env(env, DQNConfig(**agent))
+            dqn.load_state_dict(policies[label])
+            trajectory = rollout_positions(
+                params, lambda obs, dqn=dqn: dqn.act(obs, explore=False), seed=seed
+            )
+        uavs, users, rate = trajectory
+        out[label] = {"uavs": uavs, "users": users, "rate": rate}
+    return out
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def _stats(summary: dict[str, Any], labels: list[str]) -> dict[str, dict[str, Any]]:
+    runs = [r for r in summary["runs"] if r["label"] in labels]
+    stats = episodic.summarise(runs, window=summary["preset"]["window"], reference="DQL")
+    for label, st in stats.items():
+        group = [r for r in runs if r["label"] == label]
+        st["greedy_rate"] = metrics.mean_ci([r["greedy_rate"] for r in group])
+        st["raw_mean"] = np.mean([r["episode_return"] for r in group], axis=0)
+    return stats
+
+
+def _table(
+    stats: dict[str, dict[str, Any]], labels: list[str], summary: dict[str, Any]
+) -> list[str]:
+    episodes = summary["preset"]["episodes"]
+    reference = summary["baselines"]["kmeans"]
+    lines = [
+        "| method | training rate, last 10% of episodes | greedy rate after training | "
+        "normalized (k-means = 1) | episodes to converge | episodes to reach DQL's final | "
+        "twin steps / run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for lb in labels:
+        st = stats[lb]
+        settle = metrics.format_convergence(st["settling_episodes"], episodes)
+        reach = (
+            "(reference)"
+            if lb == "DQL"
+            else metrics.format_convergence(st["reach_episodes"], episodes)
+        )
+        g = st["greedy_rate"]
+        lines.append(
+            f"| {lb} | {st['final_reward']} | {g} | {g.mean / reference:.3f} | {settle} | "
+            f"{reach} | {st['twin_evaluations']:.0f} |"
+        )
+    return lines
+
+
+def _baseline_lines(summary: dict[str, Any]) -> list[str]:
+    lines = ["", "Reference policies on the same evaluation episodes (no learning):", "",
+             "| policy | mean rate (Mbit/s) |", "|---|---|"]  # fmt: skip
+    names = {"hover": "hover at the hangar", "random": "random moves",
+             "kmeans": "static k-means placement (the normalization reference)"}  # fmt: skip
+    for name, rate in summary["baselines"].items():
+        lines.append(f"| {names.get(name, name)} | {rate:.3f} |")
+    return lines
+
+
+def _settings(summary: dict[str, Any]) -> str:
+    p = summary["preset"]
+    return (
+        f"{p['seeds']} seeds x {p['episodes']} physical episodes of "
+        f"{summary['params']['episode_steps']} steps per method; moving average over "
+        f"{p['window']} episodes (the paper's window); DQN settings {summary['agent_config']} "
+        f"(the rest are `DQNConfig` defaults); env {summary['env']}."
+    )
+
+
+def write_fig5(summary: dict[str, Any], out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    labels = [v.label for v in fig5_variants()]
+    stats = _stats(summary, labels)
+    lines = [
+        "# Multi-UAV trajectories: DT-enhanced DQL trained with prediction (paper 000, Fig. 5)",
+        "",
+        f"{_settings(summary)} DT-DQL k: every physical step, the twin rolls m = {TRAJECTORIES} "
+        "trajectories k steps ahead (the physical action, then the greedy policy) with its own "
+        "guess of the users' future, and the agent learns from their k-step returns "
+        "(`PredictiveTargets`, half of each batch). n-step DQN n: the physical trajectory's "
+        f"n-step return. Paper: {PAPER}.",
+        "",
+        *_table(stats, labels, summary),
+        *_baseline_lines(summary),
+    ]
+    checks = _fig5_checks(stats)
+    lines += ["", "Claims (issue 4):", ""] + [f"* {c}" for c in checks]
+    lines += ["", DEFINITIONS, "", "![fig5](fig5.png)", "", "![trajectories](trajectories.png)", ""]
+    (out / "table.md").write_text("\n".join(lines))
+    _plot_curves(stats, labels, summary, out / "fig5.png",
+                 "DT-enhanced DQL trained with prediction (paper 000, Fig. 5)")  # fmt: skip
+    _plot_trajectories(summary, out / "trajectories.png")
+    return {"rows": _rows(stats, labels), "checks": checks}
+
+
+def write_observation(summary: dict[str, Any], out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    partial, enhanced = (v.label for v in observation_variants())
+    labels = ["DQL", partial, enhanced]
+    stats = _stats(summary, labels)
+    radius = summary["sensing_radius"]
+    lines = [
+        "# Observation enhancement: a partially observed DQL agent with the twin's global view",
+        "",
+        f"{_settings(summary)} Partial: a user is observed only within {radius:g} m (ground "
+        "distance) of some UAV; the others read (-1, -1) with a visibility flag of 0. "
+        "GlobalObservation: the identical domain mirrors the network every step and gives the "
+        "agent every user's position in the same layout (paper 000, II-B). DQL is the fully "
+        "observed agent of fig5.",
+        "",
+        *_table(stats, labels, summary),
+    ]
+    gain = stats[enhanced]["greedy_rate"].mean - stats[partial]["greedy_rate"].mean
+    ok = _better(stats[enhanced]["greedy_rate"], stats[partial]["greedy_rate"])
+    checks = [
+        f"GlobalObservation vs partial observation, greedy rate after training: "
+        f"{stats[enhanced]['greedy_rate']} vs {stats[partial]['greedy_rate']} Mbit/s "
+        f"({gain:+.3f}): {_verdict(ok)}"
+    ]
+    lines += ["", "Claims (issue 4):", ""] + [f"* {c}" for c in checks]
+    lines += ["", DEFINITIONS, "", "![observation](observation.png)", ""]
+    (out / "table.md").write_text("\n".join(lines))
+    _plot_curves(stats, labels, summary, out / "observation.png",
+                 f"Partial observation (r = {radius:g} m) with and without the twin's global view")  # fmt: skip
+    return {"rows": _rows(stats, labels), "checks": checks}
+
+
+DEFINITIONS = """\
+Definitions: rates are the mean user rate per step of an episode in Mbit/s (the reward is centred
+for learning, see `ENV` in `experiments/uav_figures.py`; the tables add the offset back).
+*Training rate* = mean over the last 10% of training episodes (exploration included, epsilon =
+0.05 by then), mean ± 95% CI over seeds. *Greedy rate* = the trained policy without exploration
+on 10 evaluation episodes, the same for every method. *Episodes to converge* = first episode from
+which the moving-average rate stays at or above start + 95% of (own final - start); a literal "95%
+of the final rate" would be met from the first episode, since random moves already get more than
+95% of what any policy gets here. *Episodes to reach DQL's final* = the same for DQL's final
+training rate. Both are medians over seeds with the share of seeds that got there in brackets.
+A claim is *met* when the difference's 95% CIs do not overlap, *not met* when they do not overlap
+the other way, and *not resolved* when they overlap."""
+
+
+def _better(a: metrics.Estimate, b: metrics.Estimate) -> bool | None:
+    """True if ``a`` is above ``b`` beyond both 95% CIs, False if below, None if they overlap."""
+    if a.mean - a.half_width > b.mean + b.half_width:
+        return True
+    if a.mean + a.half_width < b.mean - b.half_width:
+        return False
+    return None
+
+
+def _verdict(ok: bool | None) -> str:
+    return {True: "met", False: "NOT met", None: "not resolved (the 95% CIs overlap)"}[ok]
+
+
+def _fig5_checks(stats: dict[str, dict[str, Any]]) -> list[str]:
+    dql = stats["DQL"]
+    top = stats[f"DT-DQL k={max(KS)}"]
+
+    def med(x: float) -> str:
+        return "never" if np.isinf(x) else f"{x:.0f}"
+
+    checks = [
+        f"DT-DQL k={max(KS)} higher than DQL (greedy rate after training): {top['greedy_rate']} "
+        f"vs {dql['greedy_rate']} Mbit/s: {_verdict(_better(top['greedy_rate'], dql['greedy_rate']))}",
+        f"DT-DQL k={max(KS)} faster than DQL: reaches DQL's final training rate in "
+        f"{med(top['reach_median'])} episodes, DQL in {med(dql['reach_median'])} (medians): "
+        f"{'met' if top['reach_median'] < dql['reach_median'] else 'NOT met'}",
+    ]
+    rates = [stats[f"DT-DQL k={k}"]["greedy_rate"].mean for k in KS]
+    mono = all(a <= b for a, b in itertools.pairwise(rates))
+    checks.append(
+        f"DT-DQL improves with k = {', '.join(map(str, KS))} (greedy rates "
+        f"{', '.join(f'{r:.3f}' for r in rates)}): {'met' if mono else 'NOT met'}"
+    )
+    for k in KS:
+        if k == 1:
+            continue
+        dt, ns = stats[f"DT-DQL k={k}"], stats[f"n-step DQN n={k}"]
+        checks.append(
+            f"DT-DQL k={k} vs n-step DQN n={k} (same horizon): greedy {dt['greedy_rate']} vs "
+            f"{ns['greedy_rate']} Mbit/s, DQL's final reached in {med(dt['reach_median'])} vs "
+            f"{med(ns['reach_median'])} episodes: DT-DQL higher: "
+            f"{_verdict(_better(dt['greedy_rate'], ns['greedy_rate']))}"
+        )
+    return checks
+
+
+def _rows(stats: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for lb in labels:
+        st = stats[lb]
+        out.append({
+            "method": lb, "runs": st["runs"],
+            "final_rate": _est(st["final_reward"]), "greedy_rate": _est(st["greedy_rate"]),
+            "settling_episodes": st["settling_episodes"], "settling_median": st["settling_median"],
+            "reach_episodes": st["reach_episodes"], "reach_median": st["reach_median"],
+            "twin_evaluations": st["twin_evaluations"],
+            "curve_mean": st["curve_mean"], "curve_ci95": st["curve_ci95"],
+        })  # fmt: skip
+    return out
+
+
+def _est(e: metrics.Estimate) -> dict[str, float]:
+    return {"mean": e.mean, "ci95": e.half_width, "n": e.n}
+
+
+def _plot_curves(
+    stats: dict[str, Any], labels: list[str], summary: dict[str, Any], path: Path, title: str
+) -> None:
+    """The paper's style: the raw per-episode mean over seeds dashed, its moving average solid
+    with a 95% CI band over seeds; the reference policies as horizontal lines."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    for lb in labels:
+        st = stats[lb]
+        x = np.arange(1, st["curve_mean"].size + 1)
+        band(ax, x, st["curve_mean"], st["curve_ci95"], lb)
+        ax.plot(x, st["raw_mean"], ls="--", lw=0.6, alpha=0.5, color=ax.lines[-1].get_color())
+    for name, style in (("kmeans", ":"), ("random", "-.")):
+        ax.axhline(summary["baselines"][name], color="k", ls=style, lw=0.9,
+                   label=f"{name} (no learning)")  # fmt: skip
+    ax.set(xlabel="physical episode", title=title,
+           ylabel=f"mean user rate, Mbit/s (moving average {summary['preset']['window']})")  # fmt: skip
+    finish(plt, fig, ax, path)
+
+
+def _plot_trajectories(summary: dict[str, Any], path: Path) -> None:
+    from twinrl.experiments.uav_plots import plot_trajectories
+
+    given: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in summary["params"].items()
+    }
+    params = MultiUAVParams(**given)
+    runs = {name: (np.asarray(t["uavs"]), np.asarray(t["users"]), t["rate"])
+            for name, t in summary["trajectories"].items()}  # fmt: skip
+    plot_trajectories(params, runs, path)
