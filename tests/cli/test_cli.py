@@ -121,3 +121,31 @@ def test_train_rejects_agent_keys_of_the_other_family(tmp_path: Path) -> None:
     code = main(["train", "--algo", "dqn", "--set", "agent.beta=3", "--budget", "5",
                  "--out", str(tmp_path / "x")])  # fmt: skip
     assert code == 2 and not (tmp_path / "x").exists()
+
+
+def test_reproduce_without_torch_skips_deep_experiments_or_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from twinrl.experiments import runner
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m: None if m == "torch" else real(m))
+    assert main(["reproduce", "fig5", "--out", str(tmp_path / "r")]) == 2
+    assert "pip install 'twinrl[torch]'" in capsys.readouterr().err
+
+    def write(summary: dict, out: Path) -> dict:
+        out.mkdir(parents=True)
+        (out / "table.md").write_text(f"# {summary['name']}\n")
+        return {}
+
+    monkeypatch.setattr(runner, "GROUPS", {"g": runner.Group(lambda preset, **_: {"name": "ran"})})
+    monkeypatch.setattr(runner, "EXPERIMENTS", {
+        "plain": runner.Experiment("no extra", "g", write),
+        "deep": runner.Experiment("needs torch", "g", write, needs=("torch",)),
+    })  # fmt: skip
+    text = runner.reproduce([], out=tmp_path / "all").read_text()
+    assert "# ran" in text and "Not run: deep needs torch: pip install 'twinrl[torch]'" in text
+    assert not (tmp_path / "all" / "deep").exists()
+    assert "skipping deep" in capsys.readouterr().err

@@ -6,8 +6,10 @@ so an interrupted run never leaves a half-written report.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
+import sys
 import subprocess
 import tempfile
 import time
@@ -30,6 +32,12 @@ class Experiment:
     group: str
     write: Callable[[dict[str, Any], Path], dict[str, Any]]
     """Writes ``table.md`` and figures into a directory from the group's summary."""
+    needs: tuple[str, ...] = ()
+    """Optional modules the experiment imports (e.g. ``torch``, the ``torch`` extra)."""
+
+    def missing(self) -> list[str]:
+        """The modules of :attr:`needs` that are not installed."""
+        return [m for m in self.needs if importlib.util.find_spec(m) is None]
 
 
 @dataclass(frozen=True)
@@ -70,12 +78,14 @@ EXPERIMENTS: dict[str, Experiment] = {
         "(k = 1, 3, 5) vs n-step DQN (torch extra)",
         "uav",
         uav_figures.write_fig5,
+        needs=("torch",),
     ),
     "observation": Experiment(
         "multi-UAV with a sensing radius: partial observation with and without GlobalObservation "
         "(torch extra)",
         "uav",
         uav_figures.write_observation,
+        needs=("torch",),
     ),
 }
 PRESET_NAMES = ("quick", "paper")
@@ -98,12 +108,21 @@ def reproduce(
     ``instances`` overrides the task sets per N of the edge-scheduling tables; ``seeds`` the seeds
     per method of the episodic experiments.
     """
-    names = list(dict.fromkeys(names)) or list(EXPERIMENTS)
-    unknown = [n for n in names if n not in EXPERIMENTS]
+    named = list(dict.fromkeys(names))
+    unknown = [n for n in named if n not in EXPERIMENTS]
     if unknown:
         raise ValueError(
             f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}"
         )
+    for name in named:
+        if EXPERIMENTS[name].missing():
+            raise ImportError(_needs(name))
+    # with no names: every experiment whose optional modules are installed; the others are
+    # named in the report as skipped
+    names = named or [n for n, e in EXPERIMENTS.items() if not e.missing()]
+    skipped = [n for n in EXPERIMENTS if not named and EXPERIMENTS[n].missing()]
+    for name in skipped:
+        print(f"twinrl reproduce: skipping {_needs(name)}", file=sys.stderr)
     if preset not in PRESET_NAMES:
         raise ValueError(
             f"preset={preset!r} is not allowed; choose one of {', '.join(PRESET_NAMES)}"
@@ -139,6 +158,7 @@ def reproduce(
                   f"with {workers} worker(s).", ""]  # fmt: skip
         for name, text in zip(names, sections, strict=True):
             report += [text.replace("](", f"]({name}/"), ""]
+        report += [f"Not run: {_needs(name)}.\n" for name in skipped]
         (staging / "report.md").write_text("\n".join(report))
         if out.exists():
             shutil.rmtree(out)
@@ -147,6 +167,11 @@ def reproduce(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out / "report.md"
+
+
+def _needs(name: str) -> str:
+    missing = EXPERIMENTS[name].missing()
+    return f"{name} needs {', '.join(missing)}: pip install 'twinrl[{missing[0]}]'"
 
 
 def _meta(preset: str, seed: int, elapsed: float) -> dict[str, Any]:

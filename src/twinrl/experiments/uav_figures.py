@@ -48,8 +48,8 @@ class Preset:
 
 
 PRESETS = {
-    "quick": Preset(episodes=120, seeds=2),
-    "paper": Preset(episodes=500, seeds=5),
+    "quick": Preset(episodes=150, seeds=2),
+    "paper": Preset(episodes=600, seeds=5),
 }
 
 
