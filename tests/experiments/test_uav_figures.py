@@ -66,7 +66,7 @@ def test_writers_produce_tables_figures_and_claims(summary: dict, tmp_path: Path
     assert "n-step DQN n=5" in text and "static k-means" in text and "Fig. 5" in text
     for path in ("fig5/fig5.png", "fig5/trajectories.png", "observation/observation.png"):
         assert (tmp_path / path).stat().st_size > 10_000
-    assert len(fig5["checks"]) == 5 and len(obs["checks"]) == 1
+    assert len(fig5["checks"]) == 4 and len(obs["checks"]) == 2
     verdicts = ("met", "NOT met", "not resolved")
     assert all(any(v in c for v in verdicts) for c in fig5["checks"] + obs["checks"])
     rows = {r["method"]: r for r in fig5["rows"]}
@@ -77,12 +77,24 @@ def test_writers_produce_tables_figures_and_claims(summary: dict, tmp_path: Path
     json.dumps(fig5["checks"])
 
 
-def test_verdict_needs_separated_confidence_intervals() -> None:
+def test_paired_difference_by_hand_and_verdicts() -> None:
     from twinrl.experiments.metrics import Estimate
 
-    assert uav_figures._better(Estimate(2.0, 0.5, 5), Estimate(1.0, 0.4, 5)) is True
-    assert uav_figures._better(Estimate(1.0, 0.4, 5), Estimate(2.0, 0.5, 5)) is False
-    assert uav_figures._better(Estimate(2.0, 0.6, 5), Estimate(1.0, 0.5, 5)) is None
+    runs = [
+        {"label": "A", "seed": 1, "greedy_rate": 3.0, "episode_return": [1.0, 3.0]},
+        {"label": "A", "seed": 2, "greedy_rate": 5.0, "episode_return": [2.0, 2.0]},
+        {"label": "B", "seed": 1, "greedy_rate": 1.0, "episode_return": [1.0, 1.0]},
+        {"label": "B", "seed": 2, "greedy_rate": 2.0, "episode_return": [1.0, 2.0]},
+    ]
+    greedy = uav_figures.paired(runs, "A", "B", "greedy")  # per seed: 3 - 1 = 2, 5 - 2 = 3
+    assert greedy.n == 2 and greedy.mean == pytest.approx(2.5)
+    t_975_1 = 12.706  # Student t, 1 degree of freedom
+    assert greedy.half_width == pytest.approx(t_975_1 * np.std([2, 3], ddof=1) / np.sqrt(2))
+    mean = uav_figures.paired(runs, "A", "B", "mean")  # per seed: 2 - 1 = 1, 2 - 1.5 = 0.5
+    assert mean.mean == pytest.approx(0.75)
+    assert uav_figures._sign(Estimate(0.5, 0.4, 5)) is True
+    assert uav_figures._sign(Estimate(-0.5, 0.4, 5)) is False
+    assert uav_figures._sign(Estimate(0.5, 0.6, 5)) is None
 
 
 def test_registered_in_reproduce() -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import sys
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence

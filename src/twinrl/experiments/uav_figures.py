@@ -177,7 +177,24 @@ def _stats(summary: dict[str, Any], labels: list[str]) -> dict[str, dict[str, An
         group = [r for r in runs if r["label"] == label]
         st["greedy_rate"] = metrics.mean_ci([r["greedy_rate"] for r in group])
         st["raw_mean"] = np.mean([r["episode_return"] for r in group], axis=0)
+        st["vs_dql"] = {key: paired(runs, label, "DQL", key) for key in ("greedy", "mean")}
     return stats
+
+
+def _measure(run: dict[str, Any], key: str) -> float:
+    """``greedy``: the trained policy's rate on the evaluation episodes; ``mean``: the mean rate
+    over all training episodes (the area under the learning curve: higher = learned faster)."""
+    return float(run["greedy_rate"] if key == "greedy" else np.mean(run["episode_return"]))
+
+
+def paired(runs: list[dict[str, Any]], a: str, b: str, key: str) -> metrics.Estimate:
+    """Mean and 95% CI over seeds of ``a - b`` per seed. Every method sees the same users in the
+    same training and evaluation episodes for a given seed, so the per-seed difference cancels
+    what the episodes share (a layout that is easy for every method) and is a sharper test than
+    comparing the two means' CIs."""
+    by = {(r["label"], r["seed"]): _measure(r, key) for r in runs}
+    seeds = [r["seed"] for r in runs if r["label"] == a and (b, r["seed"]) in by]
+    return metrics.mean_ci([by[(a, sd)] - by[(b, sd)] for sd in seeds])
 
 
 def _table(
@@ -187,9 +204,9 @@ def _table(
     reference = summary["baselines"]["kmeans"]
     lines = [
         "| method | training rate, last 10% of episodes | greedy rate after training | "
-        "normalized (k-means = 1) | episodes to converge | episodes to reach DQL's final | "
-        "twin steps / run |",
-        "|---|---|---|---|---|---|---|",
+        "normalized (k-means = 1) | greedy rate - DQL's (paired) | mean training rate - DQL's "
+        "(paired) | episodes to converge | episodes to reach DQL's final | twin steps / run |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for lb in labels:
         st = stats[lb]
@@ -200,9 +217,11 @@ def _table(
             else metrics.format_convergence(st["reach_episodes"], episodes)
         )
         g = st["greedy_rate"]
+        diffs = ("(reference)", "(reference)") if lb == "DQL" else (
+            _signed(st["vs_dql"]["greedy"]), _signed(st["vs_dql"]["mean"]))  # fmt: skip
         lines.append(
-            f"| {lb} | {st['final_reward']} | {g} | {g.mean / reference:.3f} | {settle} | "
-            f"{reach} | {st['twin_evaluations']:.0f} |"
+            f"| {lb} | {st['final_reward']} | {g} | {g.mean / reference:.3f} | {diffs[0]} | "
+            f"{diffs[1]} | {settle} | {reach} | {st['twin_evaluations']:.0f} |"
         )
     return lines
 
@@ -243,7 +262,7 @@ def write_fig5(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         *_table(stats, labels, summary),
         *_baseline_lines(summary),
     ]
-    checks = _fig5_checks(stats)
+    checks = _fig5_checks(summary, stats)
     lines += ["", "Claims (issue 4):", ""] + [f"* {c}" for c in checks]
     lines += ["", DEFINITIONS, "", "![fig5](fig5.png)", "", "![trajectories](trajectories.png)", ""]
     (out / "table.md").write_text("\n".join(lines))
@@ -270,12 +289,11 @@ def write_observation(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         "",
         *_table(stats, labels, summary),
     ]
-    gain = stats[enhanced]["greedy_rate"].mean - stats[partial]["greedy_rate"].mean
-    ok = _better(stats[enhanced]["greedy_rate"], stats[partial]["greedy_rate"])
+    runs = summary["runs"]
     checks = [
-        f"GlobalObservation vs partial observation, greedy rate after training: "
-        f"{stats[enhanced]['greedy_rate']} vs {stats[partial]['greedy_rate']} Mbit/s "
-        f"({gain:+.3f}): {_verdict(ok)}"
+        f"GlobalObservation beats partial observation: {_claim(runs, enhanced, partial)}",
+        f"(reference) partial observation vs the fully observed DQL: "
+        f"{_claim(runs, partial, 'DQL')}",
     ]
     lines += ["", "Claims (issue 4):", ""] + [f"* {c}" for c in checks]
     lines += ["", DEFINITIONS, "", "![observation](observation.png)", ""]
@@ -295,53 +313,57 @@ which the moving-average rate stays at or above start + 95% of (own final - star
 of the final rate" would be met from the first episode, since random moves already get more than
 95% of what any policy gets here. *Episodes to reach DQL's final* = the same for DQL's final
 training rate. Both are medians over seeds with the share of seeds that got there in brackets.
-A claim is *met* when the difference's 95% CIs do not overlap, *not met* when they do not overlap
-the other way, and *not resolved* when they overlap."""
+*Paired* differences are taken per seed (every method sees the same users in the same episodes
+for a seed), then mean ± 95% CI over seeds; *mean training rate* is the mean over all training
+episodes (higher: learned faster). A claim is *met* when the 95% CI of the paired difference of the
+greedy rate (higher) or of the mean training rate (faster) lies above 0, *NOT met* when it lies
+below 0 or the means go the wrong way, and *not resolved* when it contains 0."""
 
 
-def _better(a: metrics.Estimate, b: metrics.Estimate) -> bool | None:
-    """True if ``a`` is above ``b`` beyond both 95% CIs, False if below, None if they overlap."""
-    if a.mean - a.half_width > b.mean + b.half_width:
+def _sign(d: metrics.Estimate) -> bool | None:
+    """True if the 95% CI of a difference lies above 0, False if below, None if it contains 0."""
+    if d.mean - d.half_width > 0:
         return True
-    if a.mean + a.half_width < b.mean - b.half_width:
+    if d.mean + d.half_width < 0:
         return False
     return None
 
 
 def _verdict(ok: bool | None) -> str:
-    return {True: "met", False: "NOT met", None: "not resolved (the 95% CIs overlap)"}[ok]
+    return {True: "met", False: "NOT met", None: "not resolved (the 95% CI contains 0)"}[ok]
 
 
-def _fig5_checks(stats: dict[str, dict[str, Any]]) -> list[str]:
-    dql = stats["DQL"]
-    top = stats[f"DT-DQL k={max(KS)}"]
+def _signed(d: metrics.Estimate) -> str:
+    return f"{d.mean:+.3f} ± {d.half_width:.2g}"
 
-    def med(x: float) -> str:
-        return "never" if np.isinf(x) else f"{x:.0f}"
 
-    checks = [
-        f"DT-DQL k={max(KS)} higher than DQL (greedy rate after training): {top['greedy_rate']} "
-        f"vs {dql['greedy_rate']} Mbit/s: {_verdict(_better(top['greedy_rate'], dql['greedy_rate']))}",
-        f"DT-DQL k={max(KS)} faster than DQL: reaches DQL's final training rate in "
-        f"{med(top['reach_median'])} episodes, DQL in {med(dql['reach_median'])} (medians): "
-        f"{'met' if top['reach_median'] < dql['reach_median'] else 'NOT met'}",
-    ]
+def _claim(runs: list[dict[str, Any]], a: str, b: str) -> str:
+    """``a`` against ``b``: paired greedy-rate and mean-training-rate differences, with verdicts."""
+    greedy, mean = paired(runs, a, b, "greedy"), paired(runs, a, b, "mean")
+    return (
+        f"greedy rate {_signed(greedy)} Mbit/s (higher: {_verdict(_sign(greedy))}), mean "
+        f"training rate {_signed(mean)} Mbit/s (faster: {_verdict(_sign(mean))})"
+    )
+
+
+def _fig5_checks(summary: dict[str, Any], stats: dict[str, dict[str, Any]]) -> list[str]:
+    runs, top = summary["runs"], f"DT-DQL k={max(KS)}"
+    checks = [f"{top} vs DQL: {_claim(runs, top, 'DQL')}"]
     rates = [stats[f"DT-DQL k={k}"]["greedy_rate"].mean for k in KS]
     mono = all(a <= b for a, b in itertools.pairwise(rates))
+    gain = paired(runs, top, f"DT-DQL k={min(KS)}", "greedy")
+    ok = _sign(gain) if mono else False
     checks.append(
-        f"DT-DQL improves with k = {', '.join(map(str, KS))} (greedy rates "
-        f"{', '.join(f'{r:.3f}' for r in rates)}): {'met' if mono else 'NOT met'}"
+        f"DT-DQL improves with k = {', '.join(map(str, KS))}: greedy rates "
+        f"{', '.join(f'{r:.3f}' for r in rates)}, k={max(KS)} - k={min(KS)} {_signed(gain)} "
+        f"(paired): {_verdict(ok)}"
     )
     for k in KS:
-        if k == 1:
-            continue
-        dt, ns = stats[f"DT-DQL k={k}"], stats[f"n-step DQN n={k}"]
-        checks.append(
-            f"DT-DQL k={k} vs n-step DQN n={k} (same horizon): greedy {dt['greedy_rate']} vs "
-            f"{ns['greedy_rate']} Mbit/s, DQL's final reached in {med(dt['reach_median'])} vs "
-            f"{med(ns['reach_median'])} episodes: DT-DQL higher: "
-            f"{_verdict(_better(dt['greedy_rate'], ns['greedy_rate']))}"
-        )
+        if k > 1:
+            checks.append(
+                f"DT-DQL k={k} vs n-step DQN n={k} (same horizon): "
+                f"{_claim(runs, f'DT-DQL k={k}', f'n-step DQN n={k}')}"
+            )
     return checks
 
 
@@ -355,6 +377,8 @@ def _rows(stats: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str,
             "settling_episodes": st["settling_episodes"], "settling_median": st["settling_median"],
             "reach_episodes": st["reach_episodes"], "reach_median": st["reach_median"],
             "twin_evaluations": st["twin_evaluations"],
+            "greedy_minus_dql": _est(st["vs_dql"]["greedy"]),
+            "mean_rate_minus_dql": _est(st["vs_dql"]["mean"]),
             "curve_mean": st["curve_mean"], "curve_ci95": st["curve_ci95"],
         })  # fmt: skip
     return out
