@@ -97,6 +97,15 @@ def test_paired_difference_by_hand_and_verdicts() -> None:
     assert uav_figures._sign(Estimate(0.5, 0.6, 5)) is None
 
 
+def test_episodes_to_95_percent_of_final_by_hand() -> None:
+    # window 1: the curve is the data; final = mean of the last 10% = the last value, 10
+    rates = [1.0, 9.6, 9.0, 9.5, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0]
+    assert uav_figures.reach_fraction(rates, 1) == 4  # 9.0 at episode 3 is below 9.5
+    assert uav_figures.reach_fraction(rates, 1, frac=0.9) == 2
+    # final = mean(20, 1) = 10.5, and the last episode (1) is below 0.95 * 10.5: never stays there
+    assert uav_figures.reach_fraction([10.0] * 18 + [20.0, 1.0], 1) is None
+
+
 def test_registered_in_reproduce() -> None:
     assert runner.EXPERIMENTS["fig5"].group == runner.EXPERIMENTS["observation"].group == "uav"
     assert runner.GROUPS["uav"].run is uav_figures.run_preset
