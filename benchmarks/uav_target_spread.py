@@ -1,8 +1,8 @@
 """Diagnostic: how much do the twin's m futures change a k-step return on MultiUAV-v0?
 
 For states along a random-move trajectory, the k-step return ``G`` of ``PredictiveTargets`` is
-computed for 5 random first actions, each over 8 twin futures (domains with their own user
-mobility noise). Printed per k: the spread (std) of ``G`` over the futures, averaged over actions
+computed for 5 random first actions, each over the same 8 twin futures (domains with their own
+user mobility noise). Printed per k: the spread (std) of ``G`` over the futures, averaged over actions
 and states, next to the spread of the futures' mean over the first actions. Averaging m futures
 (DT-DQL) shrinks the first by sqrt(m); it matters when the first is large against the second.
 Needs the torch extra (the greedy continuation is a DQN's, untrained, seed 0).
@@ -26,7 +26,7 @@ from twinrl.twin import DigitalTwin
 
 def spreads(k: int, states: int, *, futures: int = 8, actions: int = 5) -> tuple[float, float]:
     """(mean std of G over futures, mean std over first actions of G's mean over futures)."""
-    env = gym.make("twinrl/MultiUAV-v0", reward_offset=20.0)
+    env = gym.make("twinrl/MultiUAV-v0", reward_centre=20.0)
     agent = DQN.for_env(env, DQNConfig(), rng=0)
     rng = np.random.default_rng(0)
     twin = DigitalTwin(env)
@@ -34,12 +34,11 @@ def spreads(k: int, states: int, *, futures: int = 8, actions: int = 5) -> tuple
     within, across = [], []
     for _ in range(states):
         twin.sync(env.unwrapped.get_state())  # type: ignore[attr-defined]
-        returns = []
+        returns, keys = [], int(rng.integers(2**63))  # the same 8 futures for every first action
         for _ in range(actions):
             ctx = StepContext(1, obs, None, rng.integers(0, 5, 4), twin)
-            returns.append(
-                PredictiveTargets(k, futures, gamma=0.95, rng=rng).rollout(ctx, agent).reward
-            )
+            targets = PredictiveTargets(k, futures, gamma=0.95, rng=keys)
+            returns.append(targets.rollout(ctx, agent).reward)
         g = np.array(returns)  # (actions, futures)
         within.append(g.std(axis=1, ddof=1).mean())
         across.append(g.mean(axis=1).std(ddof=1))

@@ -133,7 +133,7 @@ def test_reproduce_without_torch_skips_deep_experiments_or_names_the_extra(
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda m: None if m == "torch" else real(m))
     assert main(["reproduce", "fig5", "--out", str(tmp_path / "r")]) == 2
-    assert "pip install 'twinrl[torch]'" in capsys.readouterr().err
+    assert 'pip install -e ".[torch]"' in capsys.readouterr().err
 
     def write(summary: dict, out: Path) -> dict:
         out.mkdir(parents=True)
@@ -143,9 +143,12 @@ def test_reproduce_without_torch_skips_deep_experiments_or_names_the_extra(
     monkeypatch.setattr(runner, "GROUPS", {"g": runner.Group(lambda preset, **_: {"name": "ran"})})
     monkeypatch.setattr(runner, "EXPERIMENTS", {
         "plain": runner.Experiment("no extra", "g", write),
-        "deep": runner.Experiment("needs torch", "g", write, needs=("torch",)),
+        "deep": runner.Experiment("needs torch", "g", write, needs=("torch",), extra="torch"),
     })  # fmt: skip
     text = runner.reproduce([], out=tmp_path / "all").read_text()
-    assert "# ran" in text and "Not run: deep needs torch: pip install 'twinrl[torch]'" in text
+    assert (
+        "# ran" in text
+        and 'Not run: deep needs torch: from a twinrl checkout, pip install -e ".[torch]"' in text
+    )
     assert not (tmp_path / "all" / "deep").exists()
     assert "skipping deep" in capsys.readouterr().err

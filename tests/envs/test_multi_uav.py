@@ -304,8 +304,8 @@ def test_reset_user_positions_option() -> None:
         ({"hangar": (0.0, 150.0)}, "hangar y"),
         ({"hangar": (1.0,)}, "hangar"),
         ({"sensing_radius": 0.0}, "sensing_radius"),
-        ({"reward_offset": float("nan")}, "reward_offset"),
-        ({"reward_offset": float("inf")}, "reward_offset"),
+        ({"reward_centre": float("nan")}, "reward_centre"),
+        ({"reward_centre": float("inf")}, "reward_centre"),
         ({"action_space": "box"}, "action_space"),
         ({"action_space": "flat", "n_uavs": 9}, "n_uavs"),
     ],
@@ -350,8 +350,8 @@ def test_invalid_batched_actions_raise() -> None:
         env.step_batch(batch, np.full((2, 4), 5))
 
 
-def test_reward_offset_centres_the_reward_only() -> None:
-    plain, centred = MultiUAVEnv(), MultiUAVEnv(reward_offset=20.0)
+def test_reward_centre_centres_the_reward_only() -> None:
+    plain, centred = MultiUAVEnv(), MultiUAVEnv(reward_centre=20.0)
     plain.reset(seed=4)
     centred.reset(seed=4)
     for action in ([1, 3, 0, 2], [0, 0, 4, 1]):

@@ -25,6 +25,6 @@ def test_rollout_rate_is_the_uncentred_mean_rate() -> None:
     hold = lambda o: np.zeros(4, dtype=np.int64)  # noqa: E731
     _, _, plain = rollout_positions(MultiUAVParams(episode_steps=5), hold, seed=3)
     _, _, centred = rollout_positions(
-        MultiUAVParams(episode_steps=5, reward_offset=20.0), hold, seed=3
+        MultiUAVParams(episode_steps=5, reward_centre=20.0), hold, seed=3
     )
     assert centred == plain

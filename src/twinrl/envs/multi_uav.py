@@ -69,13 +69,14 @@ class MultiUAVParams:
     about 1.25 m/s)."""
     user_memory: float = 0.8
     """Gauss-Markov memory ``a`` in [0, 1]: 0 redraws the velocity every slot, 1 keeps it."""
-    reward_offset: float = 0.0
+    reward_centre: float = 0.0
     """Mbit/s subtracted from the mean user rate in the reward (0: the paper's reward, the mean
     rate). The env never terminates, so a constant offset changes every policy's value by the same
     amount and leaves their ranking unchanged; centring the reward near the rates reached (about
     20 Mbit/s at the defaults) lets a value network spend its precision on the differences between
     actions instead of on a common level of about ``20 / (1 - gamma)``. ``info["mean_rate"]``
-    is always the uncentred rate."""
+    is always the uncentred rate. (Subtracted, unlike ``QLearningConfig.reward_offset``, which an
+    agent adds to the rewards it learns from.)"""
     sensing_radius: float | None = None
     """``None``: every user's position is observed. Else a user is observed only when it is within
     this ground distance (metres) of some UAV; the others are hidden (see the env docstring)."""
@@ -94,7 +95,7 @@ class MultiUAVParams:
         check_range("noise_psd_dbm", self.noise_psd_dbm, -300.0, 100.0)
         check_range("user_speed_std", self.user_speed_std, 0.0, math.inf)
         check_range("user_memory", self.user_memory, 0.0, 1.0)
-        check_range("reward_offset", self.reward_offset, -1e12, 1e12)
+        check_range("reward_centre", self.reward_centre, -1e12, 1e12)
         if not (isinstance(self.hangar, (tuple, list)) and len(self.hangar) == 2):
             raise ValueError(f"hangar must be a pair (x, y) in metres, got {self.hangar!r}")
         for axis, value in zip("xy", self.hangar, strict=True):
@@ -214,7 +215,7 @@ def step_batch(
     ``state`` is batched with leading axis B and ``moves`` has shape ``(B, M)`` with entries in
     ``[0, 5)`` (not checked here). UAVs move ``uav_speed * slot`` metres and are clipped to the
     area; users take a Gauss-Markov step; the reward is the mean user rate at the new positions in
-    Mbit/s minus ``reward_offset``, and ``rate_per_user`` is in bit/s.
+    Mbit/s minus ``reward_centre``, and ``rate_per_user`` is in bit/s.
     """
     side = params.area_side
     uav_pos = np.clip(state.uav_pos + k.MOVES[moves] * (params.uav_speed * params.slot), 0.0, side)
@@ -225,7 +226,7 @@ def step_batch(
     )  # fmt: skip
     rates, _ = user_rates(params, uav_pos, user_pos)
     nxt = MultiUAVState(uav_pos, user_pos, user_vel, state.step + 1, state.noise_key)
-    return nxt, rates.mean(axis=-1) / 1e6 - params.reward_offset, rates
+    return nxt, rates.mean(axis=-1) / 1e6 - params.reward_centre, rates
 
 
 def observe(params: MultiUAVParams, state: MultiUAVState, global_view: bool = False) -> NDArray:
@@ -329,7 +330,7 @@ class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
     every UAV's range read ``(-1, -1)``, followed by N visibility flags.
 
     ## Rewards
-    The mean user rate after the move, in Mbit/s, minus ``reward_offset`` (0 by default;
+    The mean user rate after the move, in Mbit/s, minus ``reward_centre`` (0 by default;
     ``info["mean_rate"]`` is the rate itself; ``info["rate_per_user"]``
     in Mbit/s and ``info["serving_uav"]`` give the detail).
 

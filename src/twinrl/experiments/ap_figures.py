@@ -278,17 +278,14 @@ def _rows(stats: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str,
         st = stats[lb]
         out.append({
             "method": lb, "runs": st["runs"],
-            "final_reward": _est(st["final_reward"]), "failures_total": _est(st["failures_total"]),
+            "final_reward": st["final_reward"].to_dict(),
+            "failures_total": st["failures_total"].to_dict(),
             "settling_episodes": st["settling_episodes"], "settling_median": st["settling_median"],
             "reach_episodes": st["reach_episodes"], "reach_median": st["reach_median"],
             "twin_evaluations": st["twin_evaluations"],
             "curve_mean": st["curve_mean"], "curve_ci95": st["curve_ci95"],
         })  # fmt: skip
     return out
-
-
-def _est(e: metrics.Estimate) -> dict[str, float]:
-    return {"mean": e.mean, "ci95": e.half_width, "n": e.n}
 
 
 def _plot_fig4(stats: dict[str, Any], labels: list[str], p: dict[str, Any], path: Path) -> None:

@@ -56,13 +56,18 @@ class EpisodicJob:
     """Return the trained agent's ``state_dict()`` arrays as ``policy`` (to replay it later)."""
 
 
+def build_env(env_id: str, env_kwargs: dict[str, Any], variant: Variant) -> gym.Env[Any, Any]:
+    """The env a variant trains on: the experiment's settings overridden by the variant's, wrapped
+    in :class:`GlobalObservation` if the variant asks for it."""
+    env = gym.make(env_id, **{**env_kwargs, **dict(variant.env_kwargs)})
+    return GlobalObservation(env) if variant.global_observation else env
+
+
 def run_episodic(job: EpisodicJob) -> dict[str, Any]:
     """Train one variant for ``episodes`` physical episodes; per-episode return, length and
     failures, the assists' statistics, and optionally a greedy evaluation and the policy."""
     v = job.variant
-    env = gym.make(job.env_id, **{**dict(job.env_kwargs), **dict(v.env_kwargs)})
-    if v.global_observation:
-        env = GlobalObservation(env)
+    env = build_env(job.env_id, dict(job.env_kwargs), v)
     agent, assists = build_algorithm(
         v.algorithm, env, job.seed, agent_config=dict(job.agent_config), n_trials=v.n_trials,
         safe_exploration=v.safe_exploration, k=v.k, m=v.m,
@@ -95,6 +100,12 @@ def run_episodic(job: EpisodicJob) -> dict[str, Any]:
     if job.keep_policy:
         out["policy"] = agent.state_dict()
     return out
+
+
+def evaluation_seed(run_seed: int) -> int:
+    """Env seed of a run's greedy evaluation: a stream of its own, so every variant of a run seed
+    (and a reference policy evaluated with it) plays the same evaluation episodes."""
+    return int(np.random.SeedSequence([run_seed, 1]).generate_state(1)[0])
 
 
 def greedy_returns(env: gym.Env[Any, Any], agent: Any, episodes: int, *, seed: int) -> list[float]:

@@ -37,6 +37,10 @@ class Estimate:
     half_width: float
     n: int
 
+    def to_dict(self) -> dict[str, float]:
+        """``{"mean", "ci95", "n"}`` for summary files."""
+        return {"mean": self.mean, "ci95": self.half_width, "n": self.n}
+
     def __str__(self) -> str:
         if self.n == 0 or math.isnan(self.mean):
             return "n/a"

@@ -33,7 +33,9 @@ class Experiment:
     write: Callable[[dict[str, Any], Path], dict[str, Any]]
     """Writes ``table.md`` and figures into a directory from the group's summary."""
     needs: tuple[str, ...] = ()
-    """Optional modules the experiment imports (e.g. ``torch``, the ``torch`` extra)."""
+    """Optional modules the experiment imports (e.g. ``torch``)."""
+    extra: str = ""
+    """The twinrl extra that installs :attr:`needs`."""
 
     def missing(self) -> list[str]:
         """The modules of :attr:`needs` that are not installed."""
@@ -79,6 +81,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "uav",
         uav_figures.write_fig5,
         needs=("torch",),
+        extra="torch",
     ),
     "observation": Experiment(
         "multi-UAV with a sensing radius: partial observation with and without GlobalObservation "
@@ -86,6 +89,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "uav",
         uav_figures.write_observation,
         needs=("torch",),
+        extra="torch",
     ),
 }
 PRESET_NAMES = ("quick", "paper")
@@ -170,8 +174,9 @@ def reproduce(
 
 
 def _needs(name: str) -> str:
-    missing = EXPERIMENTS[name].missing()
-    return f"{name} needs {', '.join(missing)}: pip install 'twinrl[{missing[0]}]'"
+    exp = EXPERIMENTS[name]
+    return (f"{name} needs {', '.join(exp.missing())}: from a twinrl checkout, "
+            f"pip install -e \".[{exp.extra}]\"")  # fmt: skip
 
 
 def _meta(preset: str, seed: int, elapsed: float) -> dict[str, Any]:
