@@ -273,19 +273,12 @@ def _fig4_checks(stats: dict[str, dict[str, Any]], m: int) -> list[str]:
 
 
 def _rows(stats: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for lb in labels:
-        st = stats[lb]
-        out.append({
-            "method": lb, "runs": st["runs"],
-            "final_reward": st["final_reward"].to_dict(),
-            "failures_total": st["failures_total"].to_dict(),
-            "settling_episodes": st["settling_episodes"], "settling_median": st["settling_median"],
-            "reach_episodes": st["reach_episodes"], "reach_median": st["reach_median"],
-            "twin_evaluations": st["twin_evaluations"],
-            "curve_mean": st["curve_mean"], "curve_ci95": st["curve_ci95"],
-        })  # fmt: skip
-    return out
+    return [
+        {**episodic.summary_row(lb, stats[lb]),
+         "final_reward": stats[lb]["final_reward"].to_dict(),
+         "failures_total": stats[lb]["failures_total"].to_dict()}
+        for lb in labels
+    ]  # fmt: skip
 
 
 def _plot_fig4(stats: dict[str, Any], labels: list[str], p: dict[str, Any], path: Path) -> None:

@@ -222,3 +222,11 @@ def summarise(
         st["reach_episodes"] = times
         st["reach_median"] = metrics.median_time(times)
     return out
+
+
+def summary_row(label: str, st: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a :func:`summarise` entry that every experiment's ``summary.json`` row holds
+    (each experiment adds its own estimates)."""
+    keys = ("runs", "settling_episodes", "settling_median", "reach_episodes", "reach_median",
+            "twin_evaluations", "curve_mean", "curve_ci95")  # fmt: skip
+    return {"method": label, **{key: st[key] for key in keys}}

@@ -181,13 +181,13 @@ def _stats(summary: dict[str, Any], labels: list[str]) -> dict[str, dict[str, An
     runs = [r for r in summary["runs"] if r["label"] in labels]
     window = summary["preset"]["window"]
     stats = episodic.summarise(runs, window=window, reference="DQL")
+    kmeans = {int(k): b["kmeans"] for k, b in summary["baselines_by_seed"].items()}
     for label, st in stats.items():
         group = [r for r in runs if r["label"] == label]
         st["greedy_rate"] = metrics.mean_ci([r["greedy_rate"] for r in group])
         st["raw_mean"] = np.mean([r["episode_return"] for r in group], axis=0)
         st["vs_dql"] = {key: paired(runs, label, "DQL", key) for key in ("greedy", "mean")}
         st["reach95"] = [reach_fraction(r["episode_return"], window) for r in group]
-        kmeans = {int(k): b["kmeans"] for k, b in summary["baselines_by_seed"].items()}
         st["normalized"] = metrics.mean_ci([r["greedy_rate"] / kmeans[r["seed"]] for r in group])
     return stats
 
@@ -397,16 +397,11 @@ def _rows(stats: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str,
     for lb in labels:
         st = stats[lb]
         out.append({
-            "method": lb, "runs": st["runs"],
+            **episodic.summary_row(lb, st),
             "final_rate": st["final_reward"].to_dict(), "greedy_rate": st["greedy_rate"].to_dict(),
-            "normalized": st["normalized"].to_dict(),
-            "settling_episodes": st["settling_episodes"], "settling_median": st["settling_median"],
-            "reach_episodes": st["reach_episodes"], "reach_median": st["reach_median"],
-            "episodes_to_95pct_final": st["reach95"],
-            "twin_evaluations": st["twin_evaluations"],
+            "normalized": st["normalized"].to_dict(), "episodes_to_95pct_final": st["reach95"],
             "greedy_minus_dql": st["vs_dql"]["greedy"].to_dict(),
             "mean_rate_minus_dql": st["vs_dql"]["mean"].to_dict(),
-            "curve_mean": st["curve_mean"], "curve_ci95": st["curve_ci95"],
         })  # fmt: skip
     return out
 
