@@ -1,15 +1,20 @@
-"""The ``twinrl`` command: ``list``, ``train`` and ``reproduce``."""
+"""The ``twinrl`` command: ``list``, ``train`` and ``reproduce``.
+
+Every error a user can cause ends the command with one line on stderr: ``twinrl <cmd>: error:
+<message>`` and exit status 2 (bad input, a bad ``--out``, a file system error, memory running
+out); an interrupt (SIGINT, SIGTERM) exits 130 or 143 after saying what finished work was kept;
+anything else is an internal error (exit 1). ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
-import shutil
+import importlib
+import io
+import signal
 import sys
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -18,34 +23,57 @@ from twinrl import __version__
 from twinrl.algorithms import ALGORITHMS, DEEP, Streams, build_algorithm
 from twinrl.config import TrainConfig, build_config
 from twinrl.envs import ENV_IDS
+from twinrl.errors import ConfigError, TwinrlError, short_repr
+from twinrl.experiments.parallel import Interrupted, interrupts_raise
 from twinrl.experiments.runner import EXPERIMENTS, PRESET_NAMES, git_commit, reproduce
+from twinrl.outdir import RunDir, to_json
 from twinrl.training import train
 from twinrl.twin import DigitalTwin
 
+_MESSAGE_LIMIT = 500
+"""Longest message printed (an exception's text can hold a value of any size)."""
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="twinrl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="twinrl", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"twinrl {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    # --debug is also accepted after the subcommand; SUPPRESS keeps the top-level value
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of an error")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="show environments, algorithms and experiments")
+    sub.add_parser("list", parents=[debug], help="show environments, algorithms and experiments")
 
-    tr = sub.add_parser("train", help="train one agent and write its metrics and checkpoint")
-    tr.add_argument("--env", help="environment id (default twinrl/EdgeScheduling-v0)")
+    tr = sub.add_parser("train", parents=[debug],
+                        help="train one agent and write its metrics and checkpoint")  # fmt: skip
+    tr.add_argument("--env", help="registered environment id (default twinrl/EdgeScheduling-v0)")
+    tr.add_argument("--allow-import", action="store_true",
+                    help="let --env be gymnasium's 'module:Env-v0', importing that module")  # fmt: skip
     tr.add_argument("--algo", choices=sorted(ALGORITHMS), help="algorithm (default dteql)")
     tr.add_argument("--budget", type=int, help="physical iterations (default 25600)")
     tr.add_argument("--seed", type=int, help="seed of every random stream (default 0)")
     tr.add_argument("--config", help="YAML or TOML file of TrainConfig fields")
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config field, e.g. env_kwargs.n_tasks=6 or agent.lr=0.2")  # fmt: skip
-    tr.add_argument("--out", default="runs/train", help="output directory (default runs/train)")
+    tr.add_argument("--out", default="runs/train",
+                    help="output directory: new, empty, or a previous train run with "
+                         "--overwrite (default runs/train)")  # fmt: skip
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace the previous twinrl train run in --out (only its files)")  # fmt: skip
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    rp = sub.add_parser("reproduce", help="run the paper experiments and write a report")
+    rp = sub.add_parser("reproduce", parents=[debug],
+                        help="run the paper experiments and write a report")  # fmt: skip
     rp.add_argument(
         "names", nargs="*", metavar="NAME", help=f"experiments: {', '.join(EXPERIMENTS)}"
     )
     rp.add_argument("--preset", default="quick", choices=PRESET_NAMES)
-    rp.add_argument("--out", default="runs/reproduce", help="output directory")
+    rp.add_argument("--out", default="runs/reproduce",
+                    help="output directory: new, empty, or a previous reproduce run with "
+                         "--overwrite (default runs/reproduce)")  # fmt: skip
+    rp.add_argument("--overwrite", action="store_true",
+                    help="replace the previous twinrl reproduce run in --out (only its files)")  # fmt: skip
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--workers", type=int, default=2, help="parallel worker processes")
     rp.add_argument("--instances", type=int, help="task instances per N (overrides the preset)")
@@ -55,23 +83,71 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = _parser().parse_args(argv)
+    prefix = f"twinrl {args.command}:"
     try:
-        if args.command == "list":
-            _list()
-        elif args.command == "train":
-            cfg = build_config(args.config, args.overrides, env=args.env, algo=args.algo,
-                               budget=args.budget, seed=args.seed)  # fmt: skip
-            _train(cfg, Path(args.out), progress=not args.no_progress)
-        else:
-            report = reproduce(args.names, preset=args.preset, out=args.out, seed=args.seed,
-                               workers=args.workers, instances=args.instances, seeds=args.seeds,
-                               progress=not args.no_progress)  # fmt: skip
-            print(f"report: {report}")
-    except (ValueError, TypeError, ImportError) as exc:
-        print(f"twinrl {args.command}: error: {exc}", file=sys.stderr)
+        with interrupts_raise():
+            _run(args)
+    except KeyboardInterrupt as exc:
+        if args.debug:
+            raise
+        signum = getattr(exc, "signum", signal.SIGINT)
+        kept = getattr(exc, "kept", "")
+        name = (
+            "interrupted"
+            if signum == signal.SIGINT
+            else f"stopped by {signal.Signals(signum).name}"
+        )
+        _say(f"{prefix} {name}" + (f"; {kept}" if kept else ""))
+        return 128 + signum
+    except MemoryError:
+        if args.debug:
+            raise
+        _say(f"{prefix} error: out of memory; use a smaller budget or config, or fewer workers")
         return 2
+    except (TwinrlError, ValueError, TypeError, ImportError) as exc:
+        if args.debug:
+            raise
+        _say(f"{prefix} error: {exc}")
+        return 2
+    except OSError as exc:  # a file system error: disk full, permissions, a file vanished
+        if args.debug:
+            raise
+        where = f": {short_repr(str(exc.filename))}" if exc.filename else ""
+        _say(f"{prefix} error: {exc.strerror or exc}{where}")
+        return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        _say(f"{prefix} internal error: {type(exc).__name__}: {exc}; "
+             "run with --debug for the traceback")  # fmt: skip
+        return 1
     return 0
+
+
+def _say(message: str) -> None:
+    """Print ``message`` to stderr as one bounded line."""
+    line = " ".join(message.split())
+    if len(line) > _MESSAGE_LIMIT:
+        line = line[: _MESSAGE_LIMIT - 3] + "..."
+    print(line, file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "list":
+        _list()
+    elif args.command == "train":
+        env = resolve_env(args.env, allow_import=args.allow_import)
+        cfg = build_config(args.config, args.overrides, env=env, algo=args.algo,
+                           budget=args.budget, seed=args.seed)  # fmt: skip
+        run_dir = RunDir.open(args.out, "train", overwrite=args.overwrite)
+        _train(cfg, run_dir, progress=not args.no_progress)
+    else:
+        report = reproduce(args.names, preset=args.preset, out=args.out, seed=args.seed,
+                           workers=args.workers, instances=args.instances, seeds=args.seeds,
+                           progress=not args.no_progress, overwrite=args.overwrite)  # fmt: skip
+        print(f"report: {report}")
 
 
 def _list() -> None:
@@ -86,47 +162,83 @@ def _list() -> None:
         print(f"  {name:8s} {experiment.description}")
 
 
-def _train(cfg: TrainConfig, out: Path, *, progress: bool) -> None:
-    """Train, then write config.json, metrics.csv, summary.json and checkpoint.npz atomically."""
+def resolve_env(env_id: str | None, *, allow_import: bool = False) -> str | None:
+    """The registered id ``--env`` names, refusing anything else before it is imported.
+
+    Gymnasium reads ``"module:Env-v0"`` as "import ``module``, then make ``Env-v0``", which would
+    run any installed module's import-time code; only with ``allow_import`` is ``module``
+    imported (it should register ``Env-v0``), and ``Env-v0`` returned. ``None`` (no ``--env``)
+    stays ``None``; the config file's ``env`` is checked by :class:`TrainConfig`.
+
+    Raises:
+        ConfigError: ``env_id`` names a module (without ``allow_import``) or is not registered.
+        ImportError: the module of ``"module:Env-v0"`` cannot be imported.
+    """
+    if env_id is None:
+        return None
+    shown = short_repr(env_id)
+    module, colon, name = env_id.partition(":")
+    if colon and not allow_import:
+        raise ConfigError(
+            f"--env {shown} names a module to import (the part before ':'); pass --allow-import "
+            f"to import it, or use a registered id such as {', '.join(ENV_IDS)}"
+        )
+    if colon:
+        importlib.import_module(module)
+        env_id = name
+    if env_id not in gym.registry:
+        raise ConfigError(
+            f"--env {short_repr(env_id)} is not a registered environment; twinrl's are "
+            f"{', '.join(ENV_IDS)} (another package's: --env 'module:Env-v0' --allow-import)"
+        )
+    return env_id
+
+
+def _train(cfg: TrainConfig, run_dir: RunDir, *, progress: bool) -> None:
+    """Train, then write config.json, metrics.csv, summary.json and checkpoint.npz into
+    ``run_dir``, each file atomically."""
     try:
-        env = gym.make(cfg.env, **cfg.env_kwargs)
-    except gym.error.Error as exc:
-        raise ValueError(f"env={cfg.env!r}: {exc}; known: {', '.join(ENV_IDS)}") from exc
-    agent, assists = build_algorithm(
-        cfg.algo, env, cfg.seed, agent_config=cfg.agent_config(), n_trials=cfg.n_trials,
-        n_agents=cfg.n_agents, sync_every=cfg.sync_every, k=cfg.k, m=cfg.m,
-    )  # fmt: skip
-    twin = DigitalTwin(env, backend=cfg.backend)
-    evaluate = cfg.evaluate if cfg.evaluate is not None else cfg.algo not in DEEP
-    run = train(env, agent, budget=cfg.budget, assists=assists, twin=twin,
-                seed=Streams.from_seed(cfg.seed).env_seed, progress=progress,
-                evaluate=evaluate)  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+        try:
+            env = gym.make(cfg.env, **cfg.env_kwargs)
+        except gym.error.Error as exc:
+            raise ConfigError(
+                f"env={short_repr(cfg.env)}: {exc}; known: {', '.join(ENV_IDS)}"
+            ) from exc
+        agent, assists = build_algorithm(
+            cfg.algo, env, cfg.seed, agent_config=cfg.agent_config(), n_trials=cfg.n_trials,
+            n_agents=cfg.n_agents, sync_every=cfg.sync_every, k=cfg.k, m=cfg.m,
+        )  # fmt: skip
+        twin = DigitalTwin(env, backend=cfg.backend)
+        evaluate = cfg.evaluate if cfg.evaluate is not None else cfg.algo not in DEEP
+        run = train(env, agent, budget=cfg.budget, assists=assists, twin=twin,
+                    seed=Streams.from_seed(cfg.seed).env_seed, progress=progress,
+                    evaluate=evaluate)  # fmt: skip
         meta = {"version": __version__, "git_commit": git_commit(), **cfg.to_dict()}
-        (staging / "config.json").write_text(json.dumps(meta, indent=1))
+        run_dir.write_json("config.json", meta)
         keys = list(run.history)
-        with (staging / "metrics.csv").open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["iteration", *keys])
-            for i in range(run.iterations):
-                writer.writerow([i + 1, *(repr(float(run.history[k][i])) for k in keys)])
+        table = io.StringIO()
+        writer = csv.writer(table)
+        writer.writerow(["iteration", *keys])
+        for i in range(run.iterations):
+            writer.writerow([i + 1, *(repr(float(run.history[k][i])) for k in keys)])
+        run_dir.write_text("metrics.csv", table.getvalue())
         greedy = run.history.get("greedy_return", np.array([np.nan]))
         returns = run.episode_returns[-10:]
         summary = {"iterations": run.iterations, "episodes": run.episodes,
                    "twin_evaluations": run.twin_evaluations, "wall_time_s": run.wall_time,
-                   "final_greedy_return": None if np.isnan(greedy[-1]) else float(greedy[-1]),
+                   "final_greedy_return": float(greedy[-1]),
                    "mean_return_last_10_episodes": float(np.mean(returns)) if returns else None}  # fmt: skip
-        (staging / "summary.json").write_text(json.dumps(summary, indent=1))
-        np.savez(staging / "checkpoint.npz", **agent.state_dict())
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        run_dir.write_json("summary.json", summary)  # NaN (no evaluation) is written as null
+        run_dir.write_with("checkpoint.npz", lambda fh: np.savez(fh, **agent.state_dict()))
+        run_dir.finish()
+    except KeyboardInterrupt as exc:
+        run_dir.abandon()
+        signum = getattr(exc, "signum", signal.SIGINT)
+        raise Interrupted(signum, "train keeps no partial results") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        run_dir.abandon()
         raise
-    print(json.dumps(summary))
+    print(to_json(summary, indent=None))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,27 +1,28 @@
 """Named experiments and ``twinrl reproduce``: run, then write each experiment's outputs.
 
-Outputs are written to a temporary directory beside ``out`` and moved into place only when complete,
-so an interrupted run never leaves a half-written report.
+``out`` follows the rule of :mod:`twinrl.outdir`: it is checked before any run starts, only
+twinrl's own files are ever replaced (with ``overwrite``), and every file is moved into place
+whole. As each run finishes, its result is appended to ``out/partial/<group>.jsonl`` (see
+:func:`reproduce`), so an interrupted command keeps its finished work.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import shutil
+import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from twinrl import __version__
+from twinrl.errors import ConfigError, short_repr
 from twinrl.experiments import ap_figures, edge_report, edge_tables, uav_figures
+from twinrl.experiments.parallel import Interrupted, on_result
+from twinrl.outdir import RunDir, to_json
 
 
 @dataclass(frozen=True)
@@ -105,19 +106,33 @@ def reproduce(
     instances: int | None = None,
     seeds: int | None = None,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Run the named experiments and write ``out/<name>/{summary.json,table.md,*.png}`` and
     ``out/report.md``. Returns the report path.
 
     ``instances`` overrides the task sets per N of the edge-scheduling tables; ``seeds`` the seeds
-    per method of the episodic experiments.
+    per method of the episodic experiments. ``overwrite`` replaces a previous ``reproduce`` run in
+    ``out`` (only twinrl's own files; see :mod:`twinrl.outdir`).
+
+    Finished runs are kept as they finish in ``out/partial/<group>.jsonl`` (``group`` is ``edge``,
+    ``ap`` or ``uav``): one strict-JSON object per line, the result dict of one run exactly as the
+    group's job returned it (numpy arrays as nested lists, NaN and infinities as ``null``), in
+    completion order. The file is rewritten from the start by each command; the last line of an
+    interrupted command may be incomplete and should be skipped by a reader.
+
+    Raises:
+        ConfigError: an unknown name, preset or an out-of-range count.
+        ImportError: a named experiment needs an extra that is not installed.
+        OutputDirError: ``out`` cannot be used (see :meth:`twinrl.outdir.RunDir.open`).
+        Interrupted: SIGINT or SIGTERM; its ``kept`` says how many finished runs were kept.
+        WorkerLostError: a worker process died twice.
     """
     named = list(dict.fromkeys(names))
     unknown = [n for n in named if n not in EXPERIMENTS]
     if unknown:
-        raise ValueError(
-            f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}"
-        )
+        shown = ", ".join(short_repr(n, 40) for n in unknown[:5])
+        raise ConfigError(f"unknown experiment(s) {shown}; choose from {', '.join(EXPERIMENTS)}")
     for name in named:
         if EXPERIMENTS[name].missing():
             raise ImportError(_needs(name))
@@ -128,34 +143,46 @@ def reproduce(
     for name in skipped:
         print(f"twinrl reproduce: skipping {_needs(name)}", file=sys.stderr)
     if preset not in PRESET_NAMES:
-        raise ValueError(
-            f"preset={preset!r} is not allowed; choose one of {', '.join(PRESET_NAMES)}"
+        raise ConfigError(
+            f"preset={short_repr(preset)} is not allowed; choose one of {', '.join(PRESET_NAMES)}"
         )
     for label, value in (("workers", workers), ("instances", instances), ("seeds", seeds)):
         if value is None and label != "workers":
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{label}={value!r} is out of range; allowed: an int >= 1")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+            raise ConfigError(f"{label}={short_repr(value)} is out of range; allowed: an int >= 1")
+    run_dir = RunDir.open(out, "reproduce", overwrite=overwrite)
+    finished = 0
+
+    def keep(group: str) -> Callable[[dict[str, Any]], None]:
+        def append(result: dict[str, Any]) -> None:
+            nonlocal finished
+            run_dir.append_line(
+                f"partial/{group}.jsonl", to_json(result, indent=None, lenient=True)
+            )
+            finished += 1
+
+        return append
+
     try:
         summaries: dict[str, tuple[dict[str, Any], float]] = {}
         for group in dict.fromkeys(EXPERIMENTS[n].group for n in names):
             start = time.perf_counter()
-            summary = GROUPS[group].run(preset, seed=seed, workers=workers, progress=progress,
-                                        instances=instances, seeds=seeds)  # fmt: skip
+            with on_result(keep(group)):
+                summary = GROUPS[group].run(preset, seed=seed, workers=workers,
+                                            progress=progress, instances=instances,
+                                            seeds=seeds)  # fmt: skip
             summaries[group] = (summary, time.perf_counter() - start)
         sections = []
         for name in names:
             summary, elapsed = summaries[EXPERIMENTS[name].group]
-            result = EXPERIMENTS[name].write(summary, staging / name)
+            with run_dir.scratch() as scratch:
+                result = EXPERIMENTS[name].write(summary, scratch / name)
+                run_dir.adopt(scratch / name, name)
             payload = {"experiment": name, "meta": _meta(preset, seed, elapsed), **result}
             payload["grid"] = summary
-            (staging / name / "summary.json").write_text(
-                json.dumps(payload, indent=1, default=_num)
-            )
-            sections.append((staging / name / "table.md").read_text())
+            run_dir.write_json(f"{name}/summary.json", payload)
+            sections.append((run_dir.path / name / "table.md").read_text())
         total = sum(elapsed for _, elapsed in summaries.values())
         report = [f"# twinrl report ({preset} preset)", "",
                   f"twinrl {__version__}, seed {seed}, {total:.0f} s of compute "
@@ -163,14 +190,17 @@ def reproduce(
         for name, text in zip(names, sections, strict=True):
             report += [text.replace("](", f"]({name}/"), ""]
         report += [f"Not run: {_needs(name)}.\n" for name in skipped]
-        (staging / "report.md").write_text("\n".join(report))
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        run_dir.write_text("report.md", "\n".join(report))
+        run_dir.finish()
+    except KeyboardInterrupt as exc:
+        run_dir.abandon()
+        where = run_dir.path / "partial"
+        kept = f"{finished} finished run(s) kept in {where}/" if finished else "no run finished"
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT), kept) from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        run_dir.abandon()
         raise
-    return out / "report.md"
+    return run_dir.path / "report.md"
 
 
 def _needs(name: str) -> str:
@@ -193,11 +223,3 @@ def git_commit() -> str | None:
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def _num(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
