@@ -301,7 +301,7 @@ def test_reset_user_positions_option() -> None:
         ({"slot": 0.0}, "slot"),
         ({"user_memory": 1.5}, "user_memory"),
         ({"user_speed_std": -1.0}, "user_speed_std"),
-        ({"hangar": (0.0, 150.0)}, "hangar y"),
+        ({"hangar": (0.0, 150.0)}, r"hangar\[1\]"),
         ({"hangar": (1.0,)}, "hangar"),
         ({"sensing_radius": 0.0}, "sensing_radius"),
         ({"reward_centre": float("nan")}, "reward_centre"),

@@ -12,6 +12,7 @@ Checkpoints are plain ``.npz`` arrays (no pickle, no ``torch.save``).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -24,8 +25,16 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import PHYSICAL, Transitions
 from twinrl.agents.nstep import NStepBuffer, rows_to_transitions
-from twinrl.envs._validate import check_range
+from twinrl.errors import ConfigTypeError
+from twinrl.resources import check_memory, replay_bytes
 from twinrl.storage.replay import TWIN, Storage, _pcg64_from_array, _pcg64_to_array
+from twinrl.validation import (
+    check_bool,
+    check_float,
+    check_int,
+    check_int_tuple,
+    set_field,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -41,78 +50,92 @@ def _import_torch() -> Any:
     return torch
 
 
-def _check_int(name: str, value: Any, low: int, high: int = 2**62) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name}={value!r} is out of range; allowed: an int in [{low}, {high}]")
-
-
 @dataclass(frozen=True)
 class DQNConfig:
     """Hyper-parameters of :class:`DQN`. The paper does not state its DQN settings; these defaults
     are common small-network choices (CleanRL / SB3 scale)."""
 
     hidden: tuple[int, ...] = (128, 128)
-    """Widths of the shared MLP torso (ReLU after each layer)."""
+    """Widths of the shared MLP torso (ReLU after each layer): 1 to 16 layers, each an integer in
+    [1, 65536]; a list (from YAML or ``--set agent.hidden=[64,64]``) is accepted."""
     lr: float = 5e-4
-    """Adam learning rate."""
+    """Adam learning rate, in (0, 0.1] (Adam diverges far below 1; typical values are 1e-4 to
+    1e-3)."""
     gamma: float = 0.95
-    """Discount factor of the one-step (and n-step) TD target."""
+    """Discount factor of the one-step (and n-step) TD target, in [0, 1]."""
     batch_size: int = 64
-    """Transitions per gradient step."""
+    """Transitions per gradient step, an integer in [1, 65536]."""
     buffer_capacity: int = 50_000
-    """Transitions kept per storage domain (physical, and pooled twin data)."""
+    """Transitions kept per storage domain (physical, and pooled twin data), an integer in
+    [1, 1e9]; the replay memory it needs is checked against the machine when the agent is built."""
     learning_starts: int = 500
-    """Physical transitions stored before the first gradient step."""
+    """Physical transitions stored before the first gradient step, in [1, buffer_capacity]."""
     train_every: int = 1
     """Gradient updates run on every ``train_every``-th :meth:`DQN.learn` call that brings physical
-    transitions (twin-only calls never trigger updates, so assists do not change the update rate)."""
+    transitions (twin-only calls never trigger updates, so assists do not change the update rate);
+    an integer in [1, 1e9]."""
     gradient_steps: int = 1
-    """Gradient steps per update."""
+    """Gradient steps per update, an integer in [1, 10000]."""
     target_update: int = 500
-    """Gradient steps between hard copies of the online network into the target network."""
+    """Gradient steps between hard copies of the online network into the target network, an
+    integer in [1, 1e9]."""
     huber_delta: float = 1.0
-    """Delta of the Huber (smooth L1) TD loss."""
+    """Delta of the Huber (smooth L1) TD loss, in (0, 1e12]."""
     grad_clip: float = 10.0
-    """Maximum global L2 norm of the gradient (``inf`` disables clipping)."""
+    """Maximum global L2 norm of the gradient, in (0, inf] (``inf`` disables clipping)."""
     eps_start: float = 1.0
-    """Exploration rate at physical iteration 1."""
+    """Exploration rate at physical iteration 1, a probability in [0, 1]."""
     eps_end: float = 0.05
-    """Exploration rate after the decay."""
+    """Exploration rate after the decay, a probability in [0, 1]."""
     eps_decay_steps: int = 10_000
-    """Physical iterations of the linear decay from ``eps_start`` to ``eps_end``."""
+    """Physical iterations of the linear decay from ``eps_start`` to ``eps_end``, an integer in
+    [1, 1e12]."""
     n_step: int = 1
-    """Physical transitions are stored as n-step returns (the n-step DQN baseline); 1 = one-step."""
+    """Physical transitions are stored as n-step returns (the n-step DQN baseline); 1 = one-step.
+    An integer in [1, 10000]."""
     double: bool = True
-    """Double DQN: the online network picks the next action, the target network values it."""
+    """Double DQN: the online network picks the next action, the target network values it;
+    ``true`` or ``false``."""
     twin_share: float = 0.5
-    """Share of each sampled batch drawn from twin domains, once the storage holds twin data (only
-    an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample physical
-    data only whatever this is)."""
+    """Share of each sampled batch drawn from twin domains, in [0, 1], once the storage holds twin
+    data (only an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample
+    physical data only whatever this is)."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.hidden, tuple) or not self.hidden:
-            raise ValueError(f"hidden={self.hidden!r} must be a non-empty tuple of ints >= 1")
-        for width in self.hidden:
-            _check_int("hidden", width, 1, 1 << 20)
-        check_range("lr", self.lr, 1e-12, 10.0)
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("buffer_capacity", self.buffer_capacity, 1)
-        _check_int("learning_starts", self.learning_starts, 1, self.buffer_capacity)
-        _check_int("train_every", self.train_every, 1)
-        _check_int("gradient_steps", self.gradient_steps, 1)
-        _check_int("target_update", self.target_update, 1)
-        check_range("huber_delta", self.huber_delta, 1e-12, math.inf)
-        check_range("grad_clip", self.grad_clip, 1e-12, math.inf)
-        check_range("eps_start", self.eps_start, 0.0, 1.0)
-        check_range("eps_end", self.eps_end, 0.0, 1.0)
-        _check_int("eps_decay_steps", self.eps_decay_steps, 1)
-        _check_int("n_step", self.n_step, 1, 10_000)
-        if not isinstance(self.double, bool):
-            raise TypeError(f"double must be a bool, got {self.double!r}")
-        check_range("twin_share", self.twin_share, 0.0, 1.0)
+        set_field(self, "hidden", check_int_tuple("hidden", self.hidden, 1, 65536, max_len=16))
+        set_field(self, "lr", check_float("lr", self.lr, 0.0, 0.1, low_open=True))
+        set_field(self, "gamma", check_float("gamma", self.gamma, 0.0, 1.0))
+        for name, high in (("batch_size", 65536), ("buffer_capacity", 10**9),
+                           ("train_every", 10**9), ("gradient_steps", 10_000),
+                           ("target_update", 10**9), ("eps_decay_steps", 10**12),
+                           ("n_step", 10_000)):  # fmt: skip
+            set_field(self, name, check_int(name, getattr(self, name), 1, high))
+        starts = check_int("learning_starts", self.learning_starts, 1, self.buffer_capacity)
+        set_field(self, "learning_starts", starts)
+        set_field(self, "huber_delta", check_float("huber_delta", self.huber_delta, 0.0, 1e12,
+                                                   low_open=True))  # fmt: skip
+        set_field(self, "grad_clip", check_float("grad_clip", self.grad_clip, 0.0, math.inf,
+                                                 low_open=True))  # fmt: skip
+        for name in ("eps_start", "eps_end", "twin_share"):
+            set_field(self, name, check_float(name, getattr(self, name), 0.0, 1.0))
+        set_field(self, "double", check_bool("double", self.double))
+
+
+def _check_dqn_memory(config: DQNConfig, obs_size: int, n_outputs: int) -> None:
+    """Refuse a replay storage or network too large for this machine before allocating it."""
+    check_memory(
+        replay_bytes(config.buffer_capacity, obs_size, n_domains=2),
+        f"the replay storage (2 domains x {config.buffer_capacity} transitions of "
+        f"{obs_size} observation floats)",
+        "agent.buffer_capacity (or the observation size)",
+    )
+    widths = (obs_size, *config.hidden, n_outputs)
+    weights = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    check_memory(
+        weights * 4 * 5,  # online and target networks, gradients, Adam's two moments (float32)
+        f"the Q networks ({weights} weights per network)",
+        "agent.hidden (or the observation size)",
+    )
 
 
 def _action_branches(space: gym.Space[Any]) -> tuple[int, int, bool]:
@@ -159,10 +182,13 @@ class DQN:
         rng: np.random.Generator | np.random.SeedSequence | int | None = None,
     ) -> None:
         self._torch = torch = _import_torch()
-        _check_int("obs_size", obs_size, 1)
+        obs_size = check_int("obs_size", obs_size, 1, 2**40)
+        if config is not None and not isinstance(config, DQNConfig):
+            raise ConfigTypeError(f"config must be a DQNConfig, got {type(config).__name__}")
         self.config = c = config or DQNConfig()
-        self.obs_size = int(obs_size)
+        self.obs_size = obs_size
         self.n_branches, self.n_actions, self.discrete = _action_branches(action_space)
+        _check_dqn_memory(c, obs_size, self.n_branches * self.n_actions)
         self.action_space = action_space
         if isinstance(rng, np.random.Generator):
             rng = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -12,7 +11,9 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Transitions, as_generator
 from twinrl.agents.selection import UNIFORMS_PER_ACTION, epsilon_at, epsilon_greedy
-from twinrl.envs._validate import check_choice, check_range
+from twinrl.errors import ConfigError, ConfigTypeError
+from twinrl.resources import check_memory, qtable_bytes
+from twinrl.validation import check_choice, check_float, check_int, set_field
 
 
 @dataclass(frozen=True)
@@ -20,31 +21,40 @@ class QLearningConfig:
     """Hyper-parameters of tabular Q-learning. Defaults follow paper 002, Section IV."""
 
     lr: float = 0.1
-    """Learning rate alpha of Eq. (5)."""
+    """Learning rate alpha of Eq. (5), in (0, 1]."""
     gamma: float = 0.9
-    """Discount factor (irrelevant in one-step episodes such as the ``order`` formulation)."""
+    """Discount factor, in [0, 1] (irrelevant in one-step episodes such as the ``order``
+    formulation)."""
     eps_min: float = 0.1
-    """Floor of the exploration rate."""
+    """Floor of the exploration rate, in [0, 1]."""
     eps0: float = 0.9
-    """Initial excess exploration: eps_i = eps_min + eps0 exp(-i / beta); 0.9 starts at 1.0."""
+    """Initial excess exploration, in [0, 1] with ``eps_min + eps0 <= 1`` (an exploration rate is a
+    probability): eps_i = eps_min + eps0 exp(-i / beta); 0.9 starts at 1.0."""
     beta: float = 5000.0
-    """Decay constant of the exploration rate, in physical iterations."""
+    """Decay constant of the exploration rate, in physical iterations, in (0, 1e15]."""
     q_init: float = 0.0
-    """Initial value of every Q entry. With rewards below it (costs), untried actions look best and
-    greedy steps sweep the action space; above it, greedy steps repeat the best tried action."""
+    """Initial value of every Q entry, in [-1e12, 1e12]. With rewards below it (costs), untried
+    actions look best and greedy steps sweep the action space; above it, greedy steps repeat the
+    best tried action."""
     tie_break: Literal["random", "first"] = "random"
-    """How greedy choices break ties among equal Q values."""
+    """How greedy choices break ties among equal Q values: ``random`` or ``first``."""
     reward_offset: float = 0.0
-    """Constant added to every reward before the update; shifts rewards relative to ``q_init``."""
+    """Constant added to every reward before the update, in [-1e12, 1e12]; shifts rewards relative
+    to ``q_init``."""
 
     def __post_init__(self) -> None:
-        check_range("lr", self.lr, 0.0, 1.0)
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        check_range("eps_min", self.eps_min, 0.0, 1.0)
-        check_range("eps0", self.eps0, 0.0, 1.0)
-        check_range("beta", self.beta, 1e-9, math.inf)
-        check_range("q_init", self.q_init, -1e300, 1e300)
-        check_range("reward_offset", self.reward_offset, -1e300, 1e300)
+        set_field(self, "lr", check_float("lr", self.lr, 0.0, 1.0, low_open=True))
+        for name in ("gamma", "eps_min", "eps0"):
+            set_field(self, name, check_float(name, getattr(self, name), 0.0, 1.0))
+        if self.eps_min + self.eps0 > 1.0 + 1e-12:
+            raise ConfigError(
+                f"eps_min + eps0 = {self.eps_min!r} + {self.eps0!r} = "
+                f"{self.eps_min + self.eps0:.6g} is the exploration rate at the start and must be "
+                "<= 1; lower eps0 or eps_min"
+            )
+        set_field(self, "beta", check_float("beta", self.beta, 0.0, 1e15, low_open=True))
+        for name in ("q_init", "reward_offset"):
+            set_field(self, name, check_float(name, getattr(self, name), -1e12, 1e12))
         check_choice("tie_break", self.tie_break, ("random", "first"))
 
 
@@ -64,8 +74,15 @@ class QLearning:
         *,
         rng: np.random.Generator | np.random.SeedSequence | int | None = None,
     ) -> None:
-        if n_states < 1 or n_actions < 1:
-            raise ValueError(f"need n_states >= 1 and n_actions >= 1, got {n_states}, {n_actions}")
+        n_states = check_int("n_states", n_states, 1, 2**62)
+        n_actions = check_int("n_actions", n_actions, 1, 2**62)
+        if config is not None and not isinstance(config, QLearningConfig):
+            raise ConfigTypeError(f"config must be a QLearningConfig, got {type(config).__name__}")
+        check_memory(
+            qtable_bytes(n_states, n_actions),
+            f"the Q table ({n_states} states x {n_actions} actions, 8 bytes each)",
+            "the environment's state or action space (e.g. env_kwargs.n_tasks)",
+        )
         self.config = config or QLearningConfig()
         self.q = np.full((n_states, n_actions), self.config.q_init, dtype=np.float64)
         self.iteration = 1

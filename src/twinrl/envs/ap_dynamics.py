@@ -27,9 +27,18 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from twinrl.envs._validate import check_choice, check_positive, check_range
+from twinrl.errors import ConfigError, short_repr
+from twinrl.validation import (
+    check_choice,
+    check_float,
+    check_float_tuple,
+    check_int,
+    set_field,
+)
 
 MAX_APS = 8
+MAX_CLASSES = 64
+"""Most task classes accepted."""
 MAX_INDEX_STATES = 2**20
 """Largest ``Discrete`` observation space accepted for ``observation="index"``."""
 
@@ -49,12 +58,6 @@ OUTCOME_NAMES = {
     LEFT_COVERAGE: "left_coverage",
     DEADLINE_MISS: "deadline_miss",
 }
-
-
-def _floats(name: str, values: Any) -> tuple[float, ...]:
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
-        raise TypeError(f"{name} must be a sequence of numbers, got {values!r}")
-    return tuple(values)
 
 
 @dataclass(frozen=True)
@@ -86,92 +89,99 @@ class APSelectionParams:
     """
 
     road_length: float = 1000.0
-    """L, the length of the road in metres; the episode is one pass of it."""
+    """L, the length of the road in metres, in [0.001, 1e7]; the episode is one pass of it."""
     speed: float = 20.0
-    """v, the vehicle's constant speed in m/s."""
+    """v, the vehicle's constant speed in m/s, in [0.001, 1e4]."""
     n_steps: int = 20
-    """N, decision epochs (= tasks = road cells) per pass; epoch t is at time ``t L / (v N)``."""
+    """N, decision epochs (= tasks = road cells) per pass, an integer in [1, 10000]; epoch t is at
+    time ``t L / (v N)``."""
     ap_positions: tuple[float, ...] = (500.0, 150.0, 400.0, 650.0, 880.0)
-    """Position of each AP along the road, in metres within ``[0, L]``; M = its length."""
+    """Position of each AP along the road, in metres within ``[0, L]``; M = its length, 1 to 8."""
     ap_radii: tuple[float, ...] = (520.0, 100.0, 80.0, 100.0, 90.0)
-    """Coverage radius of each AP in metres."""
+    """Coverage radius of each AP in metres, each in (0, 1e7]."""
     ap_rates: tuple[float, ...] = (1.5e6, 4e6, 3e6, 5e6, 4e6)
-    """Uplink rate of each AP in bit/s."""
+    """Uplink rate of each AP in bit/s, each in [1, 1e15]."""
     ap_prices: tuple[float, ...] = (2.0, 0.5, 0.5, 1.0, 0.5)
-    """Price of each AP in cost units per Mbit sent."""
+    """Price of each AP in cost units per Mbit sent, each in [0, 1e6]."""
     task_sizes: tuple[float, ...] = (0.5e6, 2e6, 5e6)
-    """Data size of each task class in bits."""
+    """Data size of each task class in bits, each in [1, 1e12] (1 to 64 classes)."""
     task_deadlines: tuple[float, ...] = (0.5, 2.0, 4.0)
-    """Deadline of each task class in seconds after its arrival."""
+    """Deadline of each task class in seconds after its arrival, each in (0, 1e7]."""
     task_probs: tuple[float, ...] = (0.4, 0.4, 0.2)
-    """Probability of each task class; classes are drawn i.i.d., one task per epoch."""
+    """Probability of each task class, each in [0, 1], summing to 1; classes are drawn i.i.d., one
+    task per epoch."""
     success_reward: float = 10.0
-    """Reward of a task delivered within its deadline, before latency and price costs."""
+    """Reward of a task delivered within its deadline, before latency and price costs; in
+    [0, 1e9]."""
     w_latency: float = 1.0
-    """Cost per second of latency (arrival to last bit) of a successful task."""
+    """Cost per second of latency (arrival to last bit) of a successful task; in [0, 1e9]."""
     w_price: float = 1.0
-    """Weight of the monetary cost ``price * size / 1e6`` (price per Mbit times Mbit sent)."""
+    """Weight of the monetary cost ``price * size / 1e6`` (price per Mbit times Mbit sent); in
+    [0, 1e9]."""
     failure_penalty: float = 10.0
-    """A failed task's reward is ``-failure_penalty``."""
+    """A failed task's reward is ``-failure_penalty``; in [0, 1e9]."""
     busy_threshold: float = 1.0
     """An AP counts as busy in the ``index`` observation if its queue lasts more than this many
-    seconds past the current epoch."""
+    seconds past the current epoch; in [0, 1e9]."""
     observation: Literal["index", "features"] = "index"
     """``index``: a ``Discrete`` index of (road cell, task class, AP busy flags), see
     :func:`decode_observation`. ``features``: a ``Box`` of floats, see :func:`observe`."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n_steps, int) or isinstance(self.n_steps, bool):
-            raise TypeError(f"n_steps must be an int, got {self.n_steps!r}")
-        check_range("n_steps", self.n_steps, 1, 10_000)
-        check_positive("road_length", self.road_length)
-        check_positive("speed", self.speed)
-        names = ("ap_positions", "ap_radii", "ap_rates", "ap_prices")
-        aps = {name: _floats(name, getattr(self, name)) for name in names}
+        set_field(self, "n_steps", check_int("n_steps", self.n_steps, 1, 10_000))
+        set_field(self, "road_length", check_float("road_length", self.road_length, 1e-3, 1e7))
+        set_field(self, "speed", check_float("speed", self.speed, 1e-3, 1e4))
+        aps = {
+            "ap_positions": check_float_tuple(
+                "ap_positions", self.ap_positions, 0.0, self.road_length, max_len=MAX_APS
+            ),
+            "ap_radii": check_float_tuple(
+                "ap_radii", self.ap_radii, 0.0, 1e7, max_len=MAX_APS, low_open=True
+            ),
+            "ap_rates": check_float_tuple("ap_rates", self.ap_rates, 1.0, 1e15, max_len=MAX_APS),
+            "ap_prices": check_float_tuple("ap_prices", self.ap_prices, 0.0, 1e6, max_len=MAX_APS),
+        }
         n_aps = len(aps["ap_positions"])
-        if not 1 <= n_aps <= MAX_APS:
-            raise ValueError(f"ap_positions has {n_aps} APs (M); allowed: 1 to {MAX_APS}")
         for name, values in aps.items():
             if len(values) != n_aps:
-                raise ValueError(
+                raise ConfigError(
                     f"{name} has {len(values)} entries but ap_positions has {n_aps}; give one per AP"
                 )
-            for i, value in enumerate(values):
-                label = f"{name}[{i}]"
-                if name == "ap_positions":
-                    check_range(label, value, 0.0, self.road_length)
-                elif name == "ap_prices":
-                    check_range(label, value, 0.0, math.inf)
-                else:
-                    check_positive(label, value)
+            set_field(self, name, values)
         seen = set()
         for i, key in enumerate(zip(*aps.values(), strict=True)):
             if key in seen:
-                raise ValueError(f"ap_positions[{i}]: AP {i} duplicates an earlier AP exactly")
+                raise ConfigError(f"ap_positions[{i}]: AP {i} duplicates an earlier AP exactly")
             seen.add(key)
-        tasks = {n: _floats(n, getattr(self, n)) for n in ("task_sizes", "task_deadlines")}
-        probs = _floats("task_probs", self.task_probs)
+        tasks = {
+            "task_sizes": check_float_tuple(
+                "task_sizes", self.task_sizes, 1.0, 1e12, max_len=MAX_CLASSES
+            ),
+            "task_deadlines": check_float_tuple(
+                "task_deadlines", self.task_deadlines, 0.0, 1e7, max_len=MAX_CLASSES, low_open=True
+            ),
+            "task_probs": check_float_tuple(
+                "task_probs", self.task_probs, 0.0, 1.0, max_len=MAX_CLASSES
+            ),
+        }
         n_classes = len(tasks["task_sizes"])
-        if n_classes < 1:
-            raise ValueError("task_sizes must list at least one task class")
-        for name, values in [*tasks.items(), ("task_probs", probs)]:
+        for name, values in tasks.items():
             if len(values) != n_classes:
-                raise ValueError(
+                raise ConfigError(
                     f"{name} has {len(values)} entries but task_sizes has {n_classes}; "
                     "give one per task class"
                 )
-        for name, values in tasks.items():
-            for i, value in enumerate(values):
-                check_positive(f"{name}[{i}]", value)
-        for i, value in enumerate(probs):
-            check_range(f"task_probs[{i}]", value, 0.0, 1.0)
-        if not math.isclose(sum(probs), 1.0, rel_tol=0.0, abs_tol=1e-9):
-            raise ValueError(f"task_probs must sum to 1, got sum {sum(probs)!r}")
+            set_field(self, name, values)
+        if not math.isclose(sum(self.task_probs), 1.0, rel_tol=0.0, abs_tol=1e-9):
+            raise ConfigError(
+                f"task_probs={short_repr(self.task_probs)} must sum to 1, got sum "
+                f"{sum(self.task_probs)!r}"
+            )
         for name in ("success_reward", "w_latency", "w_price", "failure_penalty", "busy_threshold"):
-            check_range(name, getattr(self, name), 0.0, math.inf)
+            set_field(self, name, check_float(name, getattr(self, name), 0.0, 1e9))
         check_choice("observation", self.observation, ("index", "features"))
         if self.observation == "index" and self.n_observations > MAX_INDEX_STATES:
-            raise ValueError(
+            raise ConfigError(
                 f"observation='index' would have {self.n_observations} states "
                 f"((n_steps + 1) * classes * 2**M > {MAX_INDEX_STATES}); use fewer n_steps, APs "
                 "or task classes, or observation='features'"

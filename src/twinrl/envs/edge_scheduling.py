@@ -13,9 +13,20 @@ from numpy.typing import NDArray
 
 from twinrl.envs import edge_kernels as k
 from twinrl.envs._state import Snapshots
-from twinrl.envs._validate import check_choice, check_positive, check_range
+from twinrl.errors import ConfigError
+from twinrl.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_float_tuple,
+    check_int,
+    set_field,
+)
 
 MAX_ORDER_TASKS = 10  # 10! = 3,628,800 actions; beyond that use the sequential formulation
+MAX_TASKS = 64
+MAX_SEQUENTIAL_INDEX_TASKS = 20
+"""Largest N whose partial orders (``num_prefixes(20)``, about 6.6e18) fit a 64-bit index."""
 
 
 @dataclass(frozen=True)
@@ -28,19 +39,22 @@ class EdgeParams:
     """
 
     n_tasks: int = 8
-    """N, the number of tasks generated per frame."""
+    """N, the number of tasks generated per frame: an integer in [1, 64]; at most 10 in the
+    ``order`` formulation (N! actions) and at most 20 with ``formulation="sequential"`` and
+    ``observation="index"`` (the number of partial orders must fit a 64-bit index)."""
     rate: float = 5.8e6
-    """Uplink rate R in bit/s, shared by all tasks."""
+    """Uplink rate R in bit/s, shared by all tasks: in [1, 1e15]."""
     f_ser: float = 10e9
-    """Server CPU frequency f_ser in cycles/s (10 GHz)."""
+    """Server CPU frequency f_ser in cycles/s (10 GHz): in [1, 1e15]."""
     zeta: float = 0.0
-    """Importance factor of a deadline miss in Eq. (3), in seconds of cost per missed task."""
+    """Importance factor of a deadline miss in Eq. (3), in seconds of cost per missed task:
+    in [0, 1e12]."""
     d_range: tuple[float, float] = (0.0, 2e6)
-    """Task data size d ~ U[low, high] in bits."""
+    """Task data size d ~ U[low, high] in bits: 0 <= low <= high <= 1e15."""
     c_range: tuple[float, float] = (0.0, 1000.0)
-    """Task complexity c ~ U[low, high] in CPU cycles per bit."""
+    """Task complexity c ~ U[low, high] in CPU cycles per bit: 0 <= low <= high <= 1e9."""
     eps_range: tuple[float, float] = (1.0, 5.0)
-    """Task deadline eps ~ U[low, high] in seconds."""
+    """Task deadline eps ~ U[low, high] in seconds: 0 <= low <= high <= 1e9."""
     formulation: Literal["order", "sequential"] = "order"
     """``order``: one decision picks a whole transmission order (N! actions, one-step episodes).
     ``sequential``: one decision picks the next task to transmit (N actions, N steps, masked)."""
@@ -48,25 +62,33 @@ class EdgeParams:
     """``index``: a Discrete state index for tabular agents (0 in the order formulation, the index
     of the partial order in the sequential one). ``features``: a Box of per-task features."""
     resample_tasks: bool = False
-    """Draw a new task set at every reset (else only on reset with a seed, or the first reset)."""
+    """Draw a new task set at every reset (else only on reset with a seed, or the first reset);
+    ``true`` or ``false``."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n_tasks, int) or isinstance(self.n_tasks, bool):
-            raise TypeError(f"n_tasks must be an int, got {self.n_tasks!r}")
-        check_range("n_tasks", self.n_tasks, 1, 64)
-        check_positive("rate", self.rate)
-        check_positive("f_ser", self.f_ser)
-        check_range("zeta", self.zeta, 0.0, math.inf)
-        for name in ("d_range", "c_range", "eps_range"):
-            low, high = getattr(self, name)
-            if not (0.0 <= low <= high < math.inf):
-                raise ValueError(f"{name} must satisfy 0 <= low <= high, got {(low, high)!r}")
+        set_field(self, "n_tasks", check_int("n_tasks", self.n_tasks, 1, MAX_TASKS))
+        set_field(self, "rate", check_float("rate", self.rate, 1.0, 1e15))
+        set_field(self, "f_ser", check_float("f_ser", self.f_ser, 1.0, 1e15))
+        set_field(self, "zeta", check_float("zeta", self.zeta, 0.0, 1e12))
+        for name, high in (("d_range", 1e15), ("c_range", 1e9), ("eps_range", 1e9)):
+            pair = check_float_tuple(name, getattr(self, name), 0.0, high, min_len=2, max_len=2)
+            if pair[0] > pair[1]:
+                raise ConfigError(f"{name}={pair!r} must satisfy low <= high; swap the two values")
+            set_field(self, name, pair)
         check_choice("formulation", self.formulation, ("order", "sequential"))
         check_choice("observation", self.observation, ("index", "features"))
+        set_field(self, "resample_tasks", check_bool("resample_tasks", self.resample_tasks))
         if self.formulation == "order" and self.n_tasks > MAX_ORDER_TASKS:
-            raise ValueError(
+            raise ConfigError(
                 f"n_tasks={self.n_tasks} gives {self.n_tasks}! actions in the 'order' formulation; "
                 f"use n_tasks <= {MAX_ORDER_TASKS} or formulation='sequential'"
+            )
+        indexed = self.formulation == "sequential" and self.observation == "index"
+        if indexed and self.n_tasks > MAX_SEQUENTIAL_INDEX_TASKS:
+            raise ConfigError(
+                f"n_tasks={self.n_tasks} gives {k.num_prefixes(self.n_tasks):.3g} partial orders, "
+                "too many to index in the 'sequential' formulation with observation='index'; use "
+                f"n_tasks <= {MAX_SEQUENTIAL_INDEX_TASKS} or observation='features'"
             )
 
     @property

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
@@ -13,19 +12,14 @@ from numpy.typing import NDArray
 
 from twinrl.envs import uav_kernels as k
 from twinrl.envs._state import Snapshots
-from twinrl.envs._validate import check_choice, check_positive, check_range
+from twinrl.errors import ConfigError
+from twinrl.validation import check_choice, check_float, check_float_tuple, check_int, set_field
 
 N_MOVES = len(k.MOVES)
 """Per-UAV actions: 0 stay, 1 +x, 2 -x, 3 +y, 4 -y."""
 MAX_FLAT_UAVS = 8  # 5**8 = 390,625 flat actions; beyond that use action_space="multi"
 HIDDEN = -1.0
 """Coordinate written in the observation for a user no UAV can sense."""
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-    check_range(name, value, low, high)
 
 
 @dataclass(frozen=True)
@@ -41,70 +35,80 @@ class MultiUAVParams:
     """
 
     n_users: int = 10
-    """Number of ground users (10 in the paper)."""
+    """Number of ground users (10 in the paper), an integer in [1, 10000]."""
     n_uavs: int = 4
-    """M, the number of UAVs acting as mobile access points (4 in the paper)."""
+    """M, the number of UAVs acting as mobile access points (4 in the paper), an integer in
+    [1, 64] (at most 8 with ``action_space="flat"``)."""
     area_side: float = 100.0
-    """Side of the square service area ``[0, area_side]^2`` in metres; our reading of ``N = 100``."""
+    """Side of the square service area ``[0, area_side]^2`` in metres, in [0.001, 1e6]; our reading
+    of ``N = 100``."""
     episode_steps: int = 50
-    """Time slots per episode; the episode is truncated (not terminated) after this many steps."""
+    """Time slots per episode, an integer in [1, 2**31 - 1]; the episode is truncated (not
+    terminated) after this many steps."""
     tx_power: float = 0.1
-    """Transmit power p of a UAV in watts (100 mW)."""
+    """Transmit power p of a UAV in watts (100 mW), in [1e-15, 1e4]."""
     noise_psd_dbm: float = -174.0
-    """Noise power spectral density N0 (sigma^2 in the paper) in dBm/Hz."""
+    """Noise power spectral density N0 (sigma^2 in the paper) in dBm/Hz, in [-300, 100]."""
     bandwidth: float = 1e6
-    """OFDM bandwidth B allotted to each user, in Hz (no interference between users)."""
+    """OFDM bandwidth B allotted to each user, in Hz (no interference between users), in
+    [1, 1e12]."""
     carrier_frequency: float = 2.4e9
-    """Carrier frequency f in Hz; Friis' wavelength is ``c / f`` (0.125 m at 2.4 GHz)."""
+    """Carrier frequency f in Hz, in [1e3, 1e12]; Friis' wavelength is ``c / f`` (0.125 m at
+    2.4 GHz)."""
     uav_height: float = 5.0
-    """Flight height of every UAV in metres."""
+    """Flight height of every UAV in metres, in [0.001, 1e4] (above 0, so no distance is 0)."""
     uav_speed: float = 8.0
-    """UAV speed in m/s; a move covers ``uav_speed * slot`` metres."""
+    """UAV speed in m/s, in (0, 1e4]; a move covers ``uav_speed * slot`` metres."""
     slot: float = 1.0
-    """Duration dt of a time slot (one step) in seconds."""
+    """Duration dt of a time slot (one step) in seconds, in (0, 1e6]."""
     hangar: tuple[float, float] = (0.0, 0.0)
-    """Ground position ``(x, y)`` in metres where every UAV starts (default: the corner (0, 0))."""
+    """Ground position ``(x, y)`` in metres where every UAV starts (default: the corner (0, 0));
+    each coordinate in [0, area_side]."""
     user_speed_std: float = 1.0
-    """Gauss-Markov velocity spread sigma in m/s per axis (mean user speed ``sigma sqrt(pi/2)``,
-    about 1.25 m/s)."""
+    """Gauss-Markov velocity spread sigma in m/s per axis, in [0, 1e4] (mean user speed
+    ``sigma sqrt(pi/2)``, about 1.25 m/s)."""
     user_memory: float = 0.8
     """Gauss-Markov memory ``a`` in [0, 1]: 0 redraws the velocity every slot, 1 keeps it."""
     reward_centre: float = 0.0
-    """Mbit/s subtracted from the mean user rate in the reward (0: the paper's reward, the mean
-    rate). The env never terminates, so a constant offset changes every policy's value by the same
-    amount and leaves their ranking unchanged; centring the reward near the rates reached (about
+    """Mbit/s subtracted from the mean user rate in the reward, in [-1e12, 1e12] (0: the paper's
+    reward, the mean rate). The env never terminates, so a constant offset changes every policy's
+    value by the same amount and leaves their ranking unchanged; centring the reward near the rates reached (about
     20 Mbit/s at the defaults) lets a value network spend its precision on the differences between
     actions instead of on a common level of about ``20 / (1 - gamma)``. ``info["mean_rate"]``
     is always the uncentred rate. (Subtracted, unlike ``QLearningConfig.reward_offset``, which an
     agent adds to the rewards it learns from.)"""
     sensing_radius: float | None = None
     """``None``: every user's position is observed. Else a user is observed only when it is within
-    this ground distance (metres) of some UAV; the others are hidden (see the env docstring)."""
+    this ground distance (metres, in (0, 1e7]) of some UAV; the others are hidden (see the env
+    docstring)."""
     action_space: Literal["multi", "flat"] = "multi"
     """``multi``: ``MultiDiscrete([5] * M)``, one move per UAV. ``flat``: ``Discrete(5 ** M)``,
     the moves encoded by :func:`encode_action`."""
 
     def __post_init__(self) -> None:
-        _check_int("n_users", self.n_users, 1, 10_000)
-        _check_int("n_uavs", self.n_uavs, 1, 64)
-        _check_int("episode_steps", self.episode_steps, 1, 2**31 - 1)
-        for name in ("area_side", "tx_power", "bandwidth", "carrier_frequency", "uav_height"):
-            check_positive(name, getattr(self, name))
-        check_positive("uav_speed", self.uav_speed)
-        check_positive("slot", self.slot)
-        check_range("noise_psd_dbm", self.noise_psd_dbm, -300.0, 100.0)
-        check_range("user_speed_std", self.user_speed_std, 0.0, math.inf)
-        check_range("user_memory", self.user_memory, 0.0, 1.0)
-        check_range("reward_centre", self.reward_centre, -1e12, 1e12)
-        if not (isinstance(self.hangar, (tuple, list)) and len(self.hangar) == 2):
-            raise ValueError(f"hangar must be a pair (x, y) in metres, got {self.hangar!r}")
-        for axis, value in zip("xy", self.hangar, strict=True):
-            check_range(f"hangar {axis}", value, 0.0, self.area_side)
+        set_field(self, "n_users", check_int("n_users", self.n_users, 1, 10_000))
+        set_field(self, "n_uavs", check_int("n_uavs", self.n_uavs, 1, 64))
+        set_field(
+            self, "episode_steps", check_int("episode_steps", self.episode_steps, 1, 2**31 - 1)
+        )
+        for name, low, high in (("area_side", 1e-3, 1e6), ("tx_power", 1e-15, 1e4),
+                                ("bandwidth", 1.0, 1e12), ("carrier_frequency", 1e3, 1e12),
+                                ("uav_height", 1e-3, 1e4), ("noise_psd_dbm", -300.0, 100.0),
+                                ("user_speed_std", 0.0, 1e4), ("user_memory", 0.0, 1.0),
+                                ("reward_centre", -1e12, 1e12)):  # fmt: skip
+            set_field(self, name, check_float(name, getattr(self, name), low, high))
+        set_field(
+            self, "uav_speed", check_float("uav_speed", self.uav_speed, 0.0, 1e4, low_open=True)
+        )
+        set_field(self, "slot", check_float("slot", self.slot, 0.0, 1e6, low_open=True))
+        hangar = check_float_tuple("hangar", self.hangar, 0.0, self.area_side, min_len=2, max_len=2)
+        set_field(self, "hangar", hangar)
         if self.sensing_radius is not None:
-            check_positive("sensing_radius", self.sensing_radius)
+            radius = check_float("sensing_radius", self.sensing_radius, 0.0, 1e7, low_open=True)
+            set_field(self, "sensing_radius", radius)
         check_choice("action_space", self.action_space, ("multi", "flat"))
         if self.action_space == "flat" and self.n_uavs > MAX_FLAT_UAVS:
-            raise ValueError(
+            raise ConfigError(
                 f"n_uavs={self.n_uavs} gives 5**{self.n_uavs} flat actions; use n_uavs <= "
                 f"{MAX_FLAT_UAVS} or action_space='multi'"
             )
