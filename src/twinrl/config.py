@@ -243,7 +243,7 @@ def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
 def load_file(path: str | Path) -> dict[str, Any]:
     """A mapping from a ``.yaml``/``.yml`` or ``.toml`` file of at most 1 MiB."""
     path = Path(path)
-    name = short_repr(str(path))
+    name = short_repr(str(path), 400)
     if path.suffix not in (".yaml", ".yml", ".toml"):
         raise InputFileError(f"config file {name} must end in .yaml, .yml or .toml")
     if not path.is_file():
