@@ -11,6 +11,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from twinrl.errors import ConfigError
+from twinrl.twin.backends import deep_copy, snapshot_mode
 from twinrl.twin.digital_twin import DigitalTwin
 
 
@@ -34,25 +36,38 @@ def _sample_actions(env: gym.Env[Any, Any], mask: Any, rng: np.random.Generator)
 
 
 def check_twinnable(env: gym.Env[Any, Any], *, seed: int = 0, steps: int = 20) -> None:
-    """``get_state``/``set_state`` round-trip exactly, and stepping a restored copy never changes
-    the original snapshot.
+    """A snapshot of the env restores it exactly, and stepping never changes an earlier snapshot.
 
-    Checks: restoring a snapshot and replaying the same actions gives the same observations and
-    rewards (RNG included); a snapshot taken before stepping is unchanged afterwards.
+    For an env with ``get_state``/``set_state`` (native snapshots): restoring a snapshot and
+    replaying the same actions gives the same observations and rewards (RNG included), and a
+    snapshot taken before stepping is unchanged afterwards. For any other env (snapshots by deep
+    copy, see :mod:`twinrl.twin.backends`): the env can be deep-copied, and a copy replays the
+    same actions exactly as the original does (no state kept outside the env).
     """
-    base: Any = env.unwrapped
-    for name in ("get_state", "set_state"):
-        if not callable(getattr(base, name, None)):
-            _fail(f"{type(base).__name__} has no {name}(); add get_state()/set_state()")
     rng = np.random.default_rng(seed)
     _, info = env.reset(seed=seed)
+    mask = info.get("action_mask")
+    if snapshot_mode(env) == "copy":
+        try:
+            copied = deep_copy(env)
+        except ConfigError as exc:
+            _fail(str(exc))
+        first = _rollout(env, mask, steps, rng)
+        if first != _rollout(copied, mask, steps, np.random.default_rng(seed)):
+            _fail(
+                f"a deep copy of {type(env.unwrapped).__name__} does not replay its trajectory: "
+                "the env keeps state outside itself (a global RNG, a file, a simulator process); "
+                "give it get_state()/set_state() that capture that state"
+            )
+        return
+    base: Any = env.unwrapped
     snapshot = base.get_state()
     frozen = _fingerprint(snapshot)
-    first = _rollout(env, info.get("action_mask"), steps, rng)
+    first = _rollout(env, mask, steps, rng)
     if _fingerprint(snapshot) != frozen:
         _fail("stepping the env changed an earlier get_state() snapshot; return copies, not views")
     base.set_state(snapshot)
-    replay = _rollout(env, info.get("action_mask"), steps, np.random.default_rng(seed))
+    replay = _rollout(env, mask, steps, np.random.default_rng(seed))
     if first != replay:
         _fail(
             "replaying the same actions after set_state(snapshot) gave a different trajectory; "
@@ -86,28 +101,38 @@ def check_twin_matches(
 ) -> None:
     """A twin synced to the physical state predicts every physical step exactly (perfect twin).
 
-    At each step the twin tries the physical action from the synced state, and its next
-    observation, reward and termination must equal the physical env's.
+    At each step the twin tries the physical action from the synced state, and every field of its
+    step must equal the physical env's: next observation, reward, termination, truncation, action
+    mask and the info entries the env declares in ``twin_info_keys``. Episodes are reset and the
+    check goes on, so episode ends are covered when ``steps`` spans them.
     """
     twin = twin or DigitalTwin(env)
     rng = np.random.default_rng(seed)
     obs, info = env.reset(seed=seed)
     for t in range(steps):
-        state = env.unwrapped.get_state()  # type: ignore[attr-defined]
+        state = twin.capture(env)
         action = _sample_actions(env, info.get("action_mask"), rng)
         predicted = twin.trial(state, np.array([action]))
         obs, reward, terminated, truncated, info = env.step(action)
-        if not np.array_equal(np.asarray(predicted.next_obs[0]), np.asarray(obs)):
-            _fail(f"step {t}: the twin predicted observation {predicted.next_obs[0]!r}, "
-                  f"the physical env gave {obs!r}")  # fmt: skip
-        if float(predicted.reward[0]) != float(reward):
-            _fail(f"step {t}: the twin predicted reward {predicted.reward[0]!r}, "
-                  f"the physical env gave {reward!r}")  # fmt: skip
-        if bool(predicted.terminated[0]) != bool(terminated):
-            _fail(f"step {t}: the twin and the physical env disagree on termination")
+        _compare(t, "observation", predicted.next_obs[0], obs)
+        _compare(t, "reward", float(predicted.reward[0]), float(reward))
+        _compare(t, "terminated", bool(predicted.terminated[0]), bool(terminated))
+        _compare(t, "truncated", bool(predicted.truncated[0]), bool(truncated))
+        twin_mask = None if predicted.next_mask is None else predicted.next_mask[0]
+        _compare(t, "action mask", _or_none(twin_mask), _or_none(info.get("action_mask")))
         for key in getattr(env.unwrapped, "twin_info_keys", ()):
-            if key not in predicted.info or predicted.info[key][0] != info[key]:
-                _fail(f"step {t}: the twin reported info[{key!r}] = "
-                      f"{predicted.info.get(key, [None])[0]!r}, the physical env {info[key]!r}")  # fmt: skip
+            if key not in predicted.info:
+                _fail(f"step {t}: the twin reported no info[{key!r}] (declared in twin_info_keys)")
+            _compare(t, f"info[{key!r}]", predicted.info[key][0], info[key])
         if terminated or truncated:
             obs, info = env.reset()
+
+
+def _or_none(mask: Any) -> Any:
+    return "None" if mask is None else mask
+
+
+def _compare(step: int, what: str, twin_value: Any, physical: Any) -> None:
+    if not np.array_equal(np.asarray(twin_value), np.asarray(physical)):
+        _fail(f"step {step}: the twin predicted {what} {twin_value!r}, "
+              f"the physical env gave {physical!r}")  # fmt: skip

@@ -1,7 +1,8 @@
 """The training loop: act physically, sync the twin, let the assists use it, learn.
 
 One function, readable top to bottom (DESIGN.md section 1). The budget counts physical iterations;
-the twin's work is counted separately in :attr:`Run.twin_evaluations`.
+the twin's work is counted separately in :attr:`Run.twin_evaluations`, and the greedy evaluations
+(:func:`greedy_return`) are not counted as twin work.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions
 from twinrl.assists.base import Assist, StepContext, Vetting
+from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.twin.digital_twin import DigitalTwin
+from twinrl.twin.rollout import greedy_policy, rollout
+
+EVAL_SHARE = 0.1
+"""Default evaluation schedule: evaluate while the evaluation's twin steps stay within this share of
+the run's physical iterations plus twin work (so evaluation costs about 10% at most)."""
 
 
 @dataclass
@@ -34,6 +41,8 @@ class Run:
     """Undiscounted physical return of each finished episode."""
     episode_lengths: list[int] = field(default_factory=list)
     """Physical iterations of each finished episode (to split ``history`` by episode)."""
+    eval_steps: int = 0
+    """Twin steps spent on greedy evaluations (not part of ``twin_evaluations``)."""
 
 
 def train(
@@ -46,6 +55,8 @@ def train(
     seed: int | None = None,
     reset_options: dict[str, Any] | None = None,
     evaluate: bool = True,
+    eval_every: int | None = None,
+    eval_steps: int = 1000,
     progress: bool = False,
     callback: Callable[[int, Run], None] | None = None,
     track_info: Sequence[str] = (),
@@ -58,81 +69,67 @@ def train(
         agent: any :class:`~twinrl.agents.Agent`.
         budget: number of physical iterations (env steps).
         assists: assists that use the digital space after each physical step.
-        twin: the digital space; built from ``env`` when an assist needs one.
+        twin: the digital space; built from ``env`` when an assist or the evaluation needs one.
         seed: seed of the first ``env.reset``.
         reset_options: options of every ``env.reset`` (e.g. a fixed task set).
-        evaluate: after each iteration, roll the greedy policy out in the twin from the current
-            episode's start state and record its return (``history["greedy_return"]``).
+        evaluate: roll the greedy policy out in the twin from the current episode's start state and
+            record its return in ``history["greedy_return"]`` (the last evaluated value between
+            evaluations).
+        eval_every: evaluate after every ``eval_every``-th iteration; None (default): whenever the
+            evaluations' twin steps so far are within 10% of the iterations plus twin work so far
+            (every iteration for DTEQL, about every tenth for one-step physical-only Q-learning,
+            rarely for long episodes).
+        eval_steps: most twin steps of one evaluation episode.
         progress: show a progress bar.
         callback: called as ``callback(iteration, run)`` after each iteration.
         track_info: numeric ``info`` entries of the physical step to record in ``history`` (e.g.
-            ``"failed"``); a missing entry is recorded as NaN.
+            ``("failed",)``); a missing entry is recorded as NaN.
         max_episodes: stop after this many finished episodes (``budget`` still caps the
             iterations; ``history`` is cut to the iterations run).
     """
-    for label, value in (("budget", budget), ("max_episodes", max_episodes)):
-        if value is None and label == "max_episodes":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{label}={value!r} is out of range; allowed: an int >= 1")
+    track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
     env = gym.make(env) if isinstance(env, str) else env
     if twin is None and (assists or evaluate):
         twin = DigitalTwin(env)
-    history = {k: np.zeros(budget) for k in ("reward", "epsilon", *track_info)}
-    if evaluate:
-        history["greedy_return"] = np.zeros(budget)
-    run = Run(agent, 0, 0, 0, 0.0, history)
-    start_time = time.perf_counter()
-    obs, info = env.reset(seed=seed, options=reset_options)
-    episode_start = (obs, info.get("action_mask"), _state(env, twin))
-    episode_return, episode_first = 0.0, 1
+    for assist in assists:  # each assist checks the env and twin it will use, before any step
+        bind = getattr(assist, "bind", None)
+        if callable(bind):
+            bind(env, twin)
+    log = _Log(Run(agent, 0, 0, 0, 0.0), budget, track_info, evaluate)
     vetters = [a for a in assists if isinstance(a, Vetting)]  # once: a protocol check is slow
+    obs, info = env.reset(seed=seed, options=reset_options)
+    start = _episode_start(obs, info, twin, env)
     for i in _progress(range(1, budget + 1), progress):
         if hasattr(agent, "begin_iteration"):
             agent.begin_iteration(i)
         mask = info.get("action_mask")
         if twin is not None:
-            twin.sync(_state(env, twin))  # the identical domain mirrors s_t
+            twin.sync(twin.capture(env))  # the identical domain mirrors s_t
         action = agent.act(obs, explore=True, mask=mask)
         if twin is not None:  # an assist with vet() may replace a risky action (SafeExploration)
             for vetting in vetters:
                 action = vetting.vet(StepContext(i, obs, mask, action, twin), agent)
         next_obs, reward, terminated, truncated, next_info = env.step(action)
-        episode_return += float(reward)
-        agent.learn(
-            Transitions.single(
-                obs, action, float(reward), next_obs, terminated, next_info.get("action_mask")
-            )
-        )
+        agent.learn(Transitions.single(obs, action, float(reward), next_obs, terminated,
+                                       next_info.get("action_mask")))  # fmt: skip
         if twin is not None:
             ctx = StepContext(i, obs, mask, action, twin)
             for assist in assists:
                 assist.after_step(ctx, agent)
-        history["reward"][i - 1] = reward
-        history["epsilon"][i - 1] = float(getattr(agent, "epsilon", np.nan))
-        for key in track_info:
-            history[key][i - 1] = float(next_info.get(key, np.nan))
+        log.step(i, float(reward), agent, next_info)
         if terminated or truncated:
-            run.episodes += 1
-            run.episode_returns.append(episode_return)
-            run.episode_lengths.append(i - episode_first + 1)
-            episode_return, episode_first = 0.0, i + 1
+            log.episode_end(i)
             obs, info = env.reset(options=reset_options)
-            episode_start = (obs, info.get("action_mask"), _state(env, twin))
+            start = _episode_start(obs, info, twin, env)
         else:
             obs, info = next_obs, next_info
-        if evaluate and twin is not None:
-            history["greedy_return"][i - 1] = greedy_return(twin, agent, *episode_start)
-        run.iterations = i
+        if evaluate and twin is not None and log.due(i, twin.evaluations, eval_every):
+            log.evaluated(i, *greedy_return(twin, agent, *start, max_steps=eval_steps, steps=True))
         if callback is not None:
-            callback(i, run)
-        if max_episodes is not None and run.episodes >= max_episodes:
+            callback(i, log.run)
+        if max_episodes is not None and log.run.episodes >= max_episodes:
             break
-    for key in history:
-        history[key] = history[key][: run.iterations]
-    run.twin_evaluations = twin.evaluations if twin is not None else 0
-    run.wall_time = time.perf_counter() - start_time
-    return run
+    return log.finish(twin)
 
 
 def greedy_return(
@@ -141,26 +138,99 @@ def greedy_return(
     obs: Any,
     mask: NDArray[np.int8] | None,
     state: Any,
-    max_steps: int = 100_000,
-) -> float:
-    """Return of the greedy policy from ``state``, rolled out in the twin (the physical env is not
-    touched). Evaluation steps are not counted as twin work."""
-    total = 0.0
+    max_steps: int = 1000,
+    *,
+    steps: bool = False,
+) -> Any:
+    """Return of the greedy policy from ``state``, rolled out in the twin for at most
+    ``max_steps`` steps or to the end of its episode (the physical env is not touched).
+    Evaluation steps are not counted as twin work. With ``steps=True``: ``(return, twin steps)``."""
+    policy = greedy_policy(agent)
     before = twin.evaluations
-    for _ in range(max_steps):
-        action = agent.act(obs, explore=False, mask=mask)
-        out = twin.step_domains([state], np.array([action]))
-        total += float(out.reward[0])
-        if out.terminated[0] or out.truncated[0]:
-            break
-        obs, state = out.next_obs[0], out.states[0]
-        mask = None if out.next_mask is None else out.next_mask[0]
+    out = rollout(twin, [state], policy([obs], [mask]), policy, horizon=max_steps)
     twin.evaluations = before
-    return total
+    value = float(out.returns[0])
+    return (value, int(out.steps[0])) if steps else value
 
 
-def _state(env: gym.Env[Any, Any], twin: DigitalTwin | None) -> Any:
-    return env.unwrapped.get_state() if twin is not None else None  # type: ignore[attr-defined]
+def _episode_start(
+    obs: Any, info: dict[str, Any], twin: DigitalTwin | None, env: gym.Env[Any, Any]
+) -> tuple[Any, Any, Any]:
+    """Where the greedy evaluation of the current episode starts: ``(obs, mask, twin state)``."""
+    return obs, info.get("action_mask"), twin.capture(env) if twin is not None else None
+
+
+class _Log:
+    """The run's bookkeeping: per-iteration history, episodes, the evaluation schedule."""
+
+    def __init__(self, run: Run, budget: int, track_info: tuple[str, ...], evaluate: bool) -> None:
+        self.run = run
+        self.track_info = track_info
+        keys = ("reward", "epsilon", *track_info, *(("greedy_return",) if evaluate else ()))
+        self.history = run.history = {k: np.zeros(budget) for k in keys}
+        self.episode_return, self.episode_first = 0.0, 1
+        self.last_greedy = np.nan
+        self.start_time = time.perf_counter()
+
+    def step(self, i: int, reward: float, agent: Agent, info: dict[str, Any]) -> None:
+        self.episode_return += reward
+        self.history["reward"][i - 1] = reward
+        self.history["epsilon"][i - 1] = float(getattr(agent, "epsilon", np.nan))
+        for key in self.track_info:
+            self.history[key][i - 1] = float(info.get(key, np.nan))
+        if "greedy_return" in self.history:
+            self.history["greedy_return"][i - 1] = self.last_greedy
+        self.run.iterations = i
+
+    def episode_end(self, i: int) -> None:
+        self.run.episodes += 1
+        self.run.episode_returns.append(self.episode_return)
+        self.run.episode_lengths.append(i - self.episode_first + 1)
+        self.episode_return, self.episode_first = 0.0, i + 1
+
+    def due(self, i: int, twin_work: int, every: int | None) -> bool:
+        """Whether to evaluate after iteration ``i`` (see ``train``'s ``eval_every``)."""
+        if every is not None:
+            return i % every == 0 or i == 1
+        return self.run.eval_steps <= EVAL_SHARE * (i + twin_work)
+
+    def evaluated(self, i: int, value: float, steps: int) -> None:
+        self.last_greedy = self.history["greedy_return"][i - 1] = value
+        self.run.eval_steps += steps
+
+    def finish(self, twin: DigitalTwin | None) -> Run:
+        for key in self.history:
+            self.history[key] = self.history[key][: self.run.iterations]
+        self.run.twin_evaluations = twin.evaluations if twin is not None else 0
+        self.run.wall_time = time.perf_counter() - self.start_time
+        return self.run
+
+
+def _check_args(
+    budget: Any,
+    max_episodes: Any,
+    evaluate: Any,
+    eval_every: Any,
+    eval_steps: Any,
+    track_info: Any,
+) -> tuple[str, ...]:
+    """Validate ``train``'s arguments (each error names the argument); the tracked info keys."""
+    for label, value in (("budget", budget), ("max_episodes", max_episodes),
+                         ("eval_every", eval_every), ("eval_steps", eval_steps)):  # fmt: skip
+        if value is None and label in ("max_episodes", "eval_every"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ConfigTypeError(f"{label} must be an int >= 1, got {short_repr(value)}")
+        if value < 1:
+            raise ConfigError(f"{label}={value!r} is out of range; allowed: an int >= 1")
+    if not isinstance(evaluate, (bool, np.bool_)):
+        raise ConfigTypeError(f"evaluate must be True or False, got {short_repr(evaluate)}")
+    if isinstance(track_info, str) or not all(isinstance(k, str) for k in track_info):
+        raise ConfigTypeError(
+            f"track_info must be a sequence of info key strings, e.g. ('failed',), "
+            f"got {short_repr(track_info)}"
+        )
+    return tuple(track_info)
 
 
 def _progress(iterable: range, enabled: bool) -> Any:

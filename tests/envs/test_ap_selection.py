@@ -111,9 +111,10 @@ def test_step_batch_on_tiled_state_equals_env_step_per_action() -> None:
         env.step(a)
     snap = env.get_state()
     actions = np.arange(env.params.n_aps)
-    nxt, obs, reward, terminated, mask, batch_info = env.step_batch(
+    nxt, obs, reward, terminated, truncated, mask, batch_info = env.step_batch(
         snap.tile(len(actions)), actions
     )
+    assert not truncated.any()
     assert mask is None
     np.testing.assert_array_equal(batch_info["failed"], nxt.last_failed)
     for a in actions:

@@ -122,7 +122,10 @@ def test_twin_rollout_on_a_tiled_state_equals_the_physical_env() -> None:
     rng = np.random.default_rng(0)
     for _ in range(12):
         action = rng.integers(0, 5, size=4)
-        batch, obs, reward, terminated, mask = env.step_batch(batch, np.tile(action, (3, 1)))
+        batch, obs, reward, terminated, truncated, mask, _ = env.step_batch(
+            batch, np.tile(action, (3, 1))
+        )
+        assert not truncated.any()
         phys_obs, phys_reward, _, _, info = env.step(action)
         for i in range(3):
             assert obs[i].tobytes() == phys_obs.tobytes()

@@ -25,6 +25,11 @@ CASES = [
     # a three-level tree; a sharing period longer than one chunk of uniforms
     (6, "dtaql", {"n_agents": 3, "sync_every": 600}, None),
     (6, "dteql", {"n_trials": 700}, QLearningConfig(q_init=-2.0)),
+    # a short beta: epsilon sweeps its whole range, from 1.0 down to its floor, within the budget
+    # (an off-by-one in either schedule shows up here)
+    (5, "ql", {}, QLearningConfig(beta=40.0)),
+    (5, "dteql", {"n_trials": 20}, QLearningConfig(beta=40.0)),
+    (5, "dtaql", {"n_agents": 3, "sync_every": 30}, QLearningConfig(beta=40.0)),
 ]
 
 
@@ -32,12 +37,29 @@ CASES = [
 def test_fused_backend_is_bit_identical_to_train(
     n: int, algo: str, kwargs: dict, cfg: QLearningConfig | None
 ) -> None:
+    _assert_fused_equals_train(n, algo, kwargs, cfg, budget=700)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["dteql", "ql"])
+def test_fused_backend_equals_train_at_the_published_size(algo: str) -> None:
+    """Table I's size: N = 8 (40,320 orders), phi = 500, the full 25,600-iteration budget."""
+    _assert_fused_equals_train(8, algo, {"n_trials": 500}, None, budget=25_600)
+
+
+def _assert_fused_equals_train(
+    n: int, algo: str, kwargs: dict, cfg: QLearningConfig | None, *, budget: int
+) -> None:
     params = EdgeParams(n_tasks=n, zeta=1.5)
     tasks = sample_tasks(params, np.random.default_rng(n))
     env = gym.make("twinrl/EdgeScheduling-v0", n_tasks=n, zeta=1.5)
     agent, assists = build_algorithm(algo, env, 11, agent_config=cfg, **kwargs)
-    run = twinrl.train(env, agent, assists=assists, budget=700, reset_options={"tasks": tasks})
-    fused = run_fused(algo, params, tasks, budget=700, seed=11, agent_config=cfg, **kwargs)
+    run = twinrl.train(env, agent, assists=assists, budget=budget, eval_every=1,
+                       reset_options={"tasks": tasks})  # fmt: skip
+    fused = run_fused(algo, params, tasks, budget=budget, seed=11, agent_config=cfg, **kwargs)
+    if cfg is not None and cfg.beta < budget / 10:  # the schedule reached its floor
+        assert run.history["epsilon"][0] > 0.97
+        assert run.history["epsilon"][-1] == pytest.approx(agent.config.eps_min)
     assert fused.q.tobytes() == agent.q.tobytes()
     assert fused.greedy_return.tobytes() == run.history["greedy_return"].tobytes()
     assert fused.reward.tobytes() == run.history["reward"].tobytes()

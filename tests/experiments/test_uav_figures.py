@@ -34,7 +34,9 @@ def test_runs_cover_every_variant_and_report_uncentred_rates(summary: dict) -> N
         # rates, not centred returns: a UAV policy's mean rate lies near the references'
         assert all(15.0 < x < 30.0 for x in r["episode_return"] + [r["greedy_rate"]])
         v = r["variant"]
-        twin_steps = 150 * v["k"] * v["m"] if v["algorithm"] == "dt-dqn" else 0
+        # a k-step rollout from slot t of a 50-slot episode stops at the truncation: min(k, 50 - t)
+        per_episode = sum(min(v["k"], 50 - t) for t in range(50)) * v["m"]
+        twin_steps = 3 * per_episode if v["algorithm"] == "dt-dqn" else 0
         assert r["twin_evaluations"] == twin_steps
     by = {(r["label"], r["seed"]): r["episode_return"] for r in summary["runs"]}
     seed = summary["runs"][0]["seed"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+import threading
 from typing import Any
 
 import gymnasium as gym
@@ -108,13 +110,41 @@ class _LyingTwin(EdgeSchedulingEnv):
     """Broken: the batched dynamics disagree with step()."""
 
     def step_batch(self, state: Any, actions: Any) -> Any:
-        nxt, obs, reward, terminated, mask = super().step_batch(state, actions)
-        return nxt, obs, reward * 1.01, terminated, mask
+        out = super().step_batch(state, actions)
+        return out._replace(reward=out.reward * 1.01)
 
 
-def test_check_twinnable_rejects_env_without_state() -> None:
-    with pytest.raises(ConformanceError, match="get_state"):
-        check_twinnable(_NoState())
+def test_env_without_state_methods_is_twinned_by_deep_copy() -> None:
+    env = _NoState()
+    check_twinnable(env)
+    check_twin_matches(env)
+    assert DigitalTwin(env).mode == "copy"
+
+
+class _GlobalRng(_NoState):
+    """Broken for a deep-copy twin: its randomness lives outside the env (a module-level RNG)."""
+
+    def step(self, action: int) -> Any:
+        return 0, random.random(), False, False, {}
+
+
+class _Uncopyable(_NoState):
+    """Holds what cannot be deep-copied (like an open render window)."""
+
+    def __init__(self) -> None:
+        self.window = threading.Lock()
+
+
+def test_check_twinnable_rejects_env_with_outside_state() -> None:
+    with pytest.raises(ConformanceError, match="outside"):
+        check_twinnable(_GlobalRng())
+
+
+def test_uncopyable_env_gets_a_message_that_says_what_to_do() -> None:
+    with pytest.raises(ConformanceError, match="render_mode=None"):
+        check_twinnable(_Uncopyable())
+    with pytest.raises(ValueError, match="get_state"):
+        DigitalTwin(_Uncopyable())
 
 
 def test_check_twinnable_rejects_env_that_forgets_rng() -> None:
@@ -134,17 +164,20 @@ def test_check_twin_matches_rejects_wrong_batched_dynamics() -> None:
     check_twin_matches(env, DigitalTwin(env, backend="serial"))  # the serial twin uses step()
 
 
-def test_serial_backend_needs_state_methods() -> None:
-    with pytest.raises(TypeError, match="get_state"):
-        DigitalTwin(_NoState(), backend="serial")
+def test_vectorized_backend_needs_batched_dynamics() -> None:
+    with pytest.raises(ValueError, match="step_batch"):
+        DigitalTwin(_NoState(), backend="vectorized")
+    wrapped = gym.wrappers.TimeLimit(EdgeSchedulingEnv(n_tasks=4), max_episode_steps=2)
+    with pytest.raises(ValueError, match="wrapped"):
+        DigitalTwin(wrapped, backend="vectorized")
 
 
 class _HidesFailures(APSelectionEnv):
     """Broken: the batched dynamics never report a failure to the twin."""
 
     def step_batch(self, state: Any, actions: Any) -> Any:
-        nxt, obs, reward, terminated, mask, info = super().step_batch(state, actions)
-        return nxt, obs, reward, terminated, mask, {"failed": np.zeros_like(info["failed"])}
+        out = super().step_batch(state, actions)
+        return out._replace(info={"failed": np.zeros_like(out.info["failed"])})
 
 
 def test_check_twin_matches_rejects_wrong_declared_info() -> None:

@@ -25,9 +25,10 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import PHYSICAL, Transitions
 from twinrl.agents.nstep import NStepBuffer, rows_to_transitions
+from twinrl.contract import pcg64_from_array, pcg64_to_array
 from twinrl.errors import ConfigTypeError
 from twinrl.resources import check_memory, replay_bytes
-from twinrl.storage.replay import TWIN, Storage, _pcg64_from_array, _pcg64_to_array
+from twinrl.storage.replay import TWIN, Storage
 from twinrl.validation import (
     check_bool,
     check_float,
@@ -428,7 +429,7 @@ class DQN:
         out["adam.step"] = np.array(step, dtype=np.int64)
         for counter in ("iteration", "learn_calls", "gradient_steps"):
             out[counter] = np.array(getattr(self, counter), dtype=np.int64)
-        out["rng"] = _pcg64_to_array(dict(self._bitgen.state))
+        out["rng"] = pcg64_to_array(dict(self._bitgen.state))
         return out
 
     def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
@@ -463,7 +464,7 @@ class DQN:
                 }
         for counter in ("iteration", "learn_calls", "gradient_steps"):
             setattr(self, counter, int(state[counter]))
-        self._bitgen.state = _pcg64_from_array(np.asarray(state["rng"]))
+        self._bitgen.state = pcg64_from_array(np.asarray(state["rng"]))
 
     def save(self, path: str | Path) -> None:
         """Write :meth:`state_dict`, the replay storage (``replay.*``) and the pending n-step rows

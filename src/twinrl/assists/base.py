@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions
-from twinrl.twin.backends import DomainSteps
+from twinrl.contract import DomainSteps
 from twinrl.twin.digital_twin import DigitalTwin
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions, as_generator
 from twinrl.assists.base import StepContext
+from twinrl.twin.rollout import greedy_policy, rollout
 
 
 class PredictiveTargets:
@@ -21,7 +21,8 @@ class PredictiveTargets:
     ``reseed_domain(state, key)`` (keys from this assist's RNG; the twin does not know the physical
     future); otherwise all m domains are synced copies. The m x k twin steps run batched, one
     ``step_domains`` call per look-ahead step. A trajectory that terminates stops accumulating
-    and is marked terminal.
+    and is marked terminal; one that is truncated stops and bootstraps from where it stopped
+    (:func:`twinrl.twin.rollout`).
 
     Args:
         k: look-ahead steps (k = 1: the twin's one-step outcome).
@@ -49,7 +50,11 @@ class PredictiveTargets:
         self.rng = as_generator(rng)
 
     def rollout(self, ctx: StepContext, agent: Agent) -> Transitions:
-        """The m k-step transitions from the synced state (without learning from them)."""
+        """The m k-step transitions from the synced state (without learning from them).
+
+        A trajectory whose episode ends before k steps stops there: terminated, its row bootstraps
+        nothing; truncated, it bootstraps from where it stopped with ``gamma^steps``.
+        """
         twin, base = ctx.twin, ctx.twin.identical_state
         reseed = getattr(twin.model, "reseed_domain", None)
         if callable(reseed):
@@ -59,42 +64,17 @@ class PredictiveTargets:
             states = [base] * self.m
         action = np.asarray(ctx.action, dtype=np.int64)
         actions = np.stack([action] * self.m)
-        returns, scale = np.zeros(self.m), 1.0
-        terminated = np.zeros(self.m, dtype=bool)
-        running = np.arange(self.m)  # domains not yet terminated
-        last_obs: list[object] = [None] * self.m
-        for step in range(self.k):
-            out = twin.step_domains([states[j] for j in running], actions)
-            returns[running] += scale * out.reward
-            scale *= self.gamma
-            for i, j in enumerate(running):
-                last_obs[j], states[j] = out.next_obs[i], out.states[i]
-            terminated[running] = out.terminated
-            running = running[~out.terminated]
-            if running.size == 0 or step + 1 == self.k:
-                break
-            actions = _greedy(agent, [last_obs[j] for j in running])
+        out = rollout(twin, states, actions, greedy_policy(agent), self.k, self.gamma)
         return Transitions(
             obs=np.repeat(np.asarray(ctx.obs)[None], self.m, axis=0),
-            action=np.stack([action] * self.m),
-            reward=returns,
-            next_obs=np.stack([np.asarray(o) for o in last_obs]),
-            terminated=terminated,
+            action=actions,
+            reward=out.returns,
+            next_obs=out.last_obs,
+            terminated=out.terminated,
             next_mask=None,
             source=np.arange(1, self.m + 1, dtype=np.int64),
-            discount=np.full(self.m, self.gamma**self.k),
+            discount=np.array([self.gamma ** int(n) for n in out.steps]),
         )
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
         agent.learn(self.rollout(ctx, agent))
-
-
-def _greedy(agent: Agent, observations: list[object]) -> NDArray[np.int64]:
-    """The greedy policy of the twin agents (the physical parameters) at each observation, in one
-    batched call when the agent offers ``greedy_batch`` (DQN), else one ``act`` per domain."""
-    batched = getattr(agent, "greedy_batch", None)
-    if callable(batched):
-        return np.asarray(batched(np.stack([np.asarray(o) for o in observations])), np.int64)
-    return np.stack([np.asarray(agent.act(o, explore=False)) for o in observations]).astype(
-        np.int64
-    )

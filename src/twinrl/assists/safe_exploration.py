@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent
 from twinrl.assists.base import StepContext, twin_transitions, valid_actions
-from twinrl.twin.backends import DomainSteps
+from twinrl.contract import DomainSteps
 
 Unsafe = Callable[[DomainSteps], NDArray[np.bool_]]
 

@@ -13,6 +13,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from twinrl.contract import DomainSteps
 from twinrl.envs._state import Snapshots
 from twinrl.envs.ap_dynamics import (
     OUTCOME_NAMES,
@@ -109,18 +110,17 @@ class APSelectionEnv(Snapshots, gym.Env[Any, int]):
         """Physical steps (tasks) per pass of the road."""
         return self.params.n_steps
 
-    def step_batch(self, state: APSelectionState, actions: NDArray[np.int64]) -> tuple[
-        APSelectionState, NDArray[Any], NDArray[np.float64], NDArray[np.bool_], None,
-        dict[str, NDArray[Any]],
-    ]:  # fmt: skip
-        """Batched dynamics for the digital twin:
-        ``(next_state, obs, reward, terminated, mask, {"failed": ...})``.
+    def step_batch(self, state: APSelectionState, actions: NDArray[np.int64]) -> DomainSteps:
+        """Batched dynamics for the digital twin, with ``info["failed"]`` per domain.
 
-        ``mask`` is always None (every AP is a valid action).
+        ``next_mask`` is always None (every AP is a valid action); never truncated.
         """
         nxt, reward, terminated = step_batch(self.params, state, np.asarray(actions, np.int64))
         info = {"failed": np.asarray(nxt.last_failed, dtype=bool)}
-        return nxt, observe(self.params, nxt), reward, terminated, None, info
+        truncated = np.zeros(reward.shape, dtype=bool)
+        return DomainSteps(
+            nxt, observe(self.params, nxt), reward, terminated, truncated, None, info
+        )
 
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(

@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from twinrl.contract import DomainSteps
 from twinrl.envs import edge_kernels as k
 from twinrl.envs._state import Snapshots
 from twinrl.errors import ConfigError
@@ -304,16 +305,16 @@ class EdgeSchedulingEnv(Snapshots, gym.Env[Any, int]):
     def _restored(self, state: EdgeState) -> None:
         self._tasks = state.tasks
 
-    def step_batch(
-        self, state: EdgeState, actions: NDArray[np.int64]
-    ) -> tuple[EdgeState, NDArray, NDArray[np.float64], NDArray[np.bool_], NDArray[np.int8] | None]:
-        """Batched dynamics for the digital twin: ``(next_state, obs, reward, terminated, mask)``.
+    def step_batch(self, state: EdgeState, actions: NDArray[np.int64]) -> DomainSteps:
+        """Batched dynamics for the digital twin (``states`` holds the stacked next states).
 
-        ``mask`` is None in the ``order`` formulation, where every action is always valid.
+        ``next_mask`` is None in the ``order`` formulation, where every action is always valid;
+        episodes end by termination only (``truncated`` is all False).
         """
         nxt, reward, terminated = step_batch(self.params, state, actions)
         mask = None if self.params.formulation == "order" else action_mask(self.params, nxt)
-        return nxt, observe(self.params, nxt), reward, terminated, mask
+        truncated = np.zeros(reward.shape, dtype=bool)
+        return DomainSteps(nxt, observe(self.params, nxt), reward, terminated, truncated, mask)
 
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(

@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from twinrl.contract import DomainSteps
 from twinrl.envs import uav_kernels as k
 from twinrl.envs._state import Snapshots
 from twinrl.errors import ConfigError
@@ -393,18 +394,19 @@ class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
                 f"this env has n_uavs={p.n_uavs}, n_users={p.n_users}"
             )
 
-    def step_batch(
-        self, state: MultiUAVState, actions: Any
-    ) -> tuple[MultiUAVState, NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], None]:
-        """Batched dynamics for the digital twin: ``(next_state, obs, reward, terminated, mask)``.
+    def step_batch(self, state: MultiUAVState, actions: Any) -> DomainSteps:
+        """Batched dynamics for the digital twin.
 
         ``actions`` has shape ``(B, M)`` (``multi``) or ``(B,)`` (``flat``); ``terminated`` is
-        always False and ``mask`` None (every action is valid).
+        always False, ``truncated`` True where a domain reaches ``episode_steps`` (as in
+        :meth:`step`), and ``next_mask`` None (every action is valid).
         """
         moves = validate_moves(self.params, actions, batched=True)
         nxt, reward, _ = step_batch(self.params, state, moves)
         terminated = np.zeros(reward.shape, dtype=bool)
-        return nxt, observe(self.params, nxt), reward, terminated, None
+        truncated = np.asarray(nxt.step, dtype=np.int64) >= self.params.episode_steps
+        truncated = np.broadcast_to(truncated, reward.shape).copy()
+        return DomainSteps(nxt, observe(self.params, nxt), reward, terminated, truncated, None)
 
     def observe(self, state: MultiUAVState, global_view: bool = False) -> NDArray[np.float32]:
         """Observation of ``state`` (a global one with ``global_view``), see :func:`observe`."""

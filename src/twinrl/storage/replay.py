@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from twinrl.agents.base import PHYSICAL, Transitions
+from twinrl.contract import PHYSICAL, Transitions, pcg64_from_array, pcg64_to_array
 
 TWIN = "twin"
 """Mixture key for the pooled twin domains 1..K (uniform over their stored transitions)."""
 
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "next_mask")
-_MASK64 = (1 << 64) - 1
 
 
 class Storage:
@@ -273,7 +272,7 @@ class Storage:
             "n_domains": np.array(self.n_domains, dtype=np.int64),
             "size": self._size.copy(),
             "next": self._next.copy(),
-            "rng": _pcg64_to_array(dict(self._bitgen.state)),
+            "rng": pcg64_to_array(dict(self._bitgen.state)),
         }
         for name, value in (self._arrays or {}).items():
             out[f"buffer.{name}"] = value.copy()
@@ -308,28 +307,7 @@ class Storage:
         self._arrays = buffers or None
         self._size = np.array(state["size"], dtype=np.int64)
         self._next = np.array(state["next"], dtype=np.int64)
-        self._bitgen.state = _pcg64_from_array(np.asarray(state["rng"]))
-
-
-def _pcg64_to_array(state: Mapping[str, Any]) -> NDArray[np.uint64]:
-    inner = state["state"]
-    words = [
-        inner["state"] >> 64, inner["state"] & _MASK64, inner["inc"] >> 64, inner["inc"] & _MASK64,
-        state["has_uint32"], state["uinteger"],
-    ]  # fmt: skip
-    return np.array(words, dtype=np.uint64)
-
-
-def _pcg64_from_array(words: NDArray[Any]) -> Any:
-    if words.shape != (6,):
-        raise ValueError(f"rng state must have shape (6,), got {words.shape}")
-    w = [int(x) for x in words]
-    return {
-        "bit_generator": "PCG64",
-        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
-        "has_uint32": w[4],
-        "uinteger": w[5],
-    }
+        self._bitgen.state = pcg64_from_array(np.asarray(state["rng"]))
 
 
 __all__ = ["PHYSICAL", "TWIN", "Storage"]

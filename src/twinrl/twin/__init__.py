@@ -1,21 +1,30 @@
-"""The digital space: :class:`DigitalTwin` and the backends that run its domains."""
+"""The digital space: :class:`DigitalTwin`, the backends that run its domains, and the one twin
+rollout."""
 
 from __future__ import annotations
 
+from twinrl.contract import DomainSteps
 from twinrl.twin.backends import (
     BACKENDS,
-    DomainSteps,
+    EnvCopy,
     SerialBackend,
     VectorizedBackend,
     make_backend,
+    snapshot_mode,
 )
 from twinrl.twin.digital_twin import DigitalTwin
+from twinrl.twin.rollout import Rollout, greedy_policy, rollout
 
 __all__ = [
     "BACKENDS",
     "DigitalTwin",
     "DomainSteps",
+    "EnvCopy",
+    "Rollout",
     "SerialBackend",
     "VectorizedBackend",
+    "greedy_policy",
     "make_backend",
+    "rollout",
+    "snapshot_mode",
 ]

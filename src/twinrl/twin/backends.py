@@ -1,28 +1,36 @@
-"""Backends that step many digital domains: one batched numpy call, or a get/set_state loop."""
+"""How the digital space snapshots a physical env and steps many domains without touching it.
+
+Two ways to snapshot (chosen once per env by :func:`snapshot_mode`):
+
+* ``native``: the env's ``unwrapped`` offers ``get_state``/``set_state`` (the
+  :class:`~twinrl.contract.TwinnableEnv` contract) and every wrapper around it is transparent
+  (gymnasium's ``OrderEnforcing`` and ``PassiveEnvChecker``, which change nothing the agent sees).
+  A snapshot is the env's own immutable state value.
+* ``copy``: anything else, e.g. a third-party Gymnasium env, or an env inside wrappers that change
+  observations, actions, rewards or episode ends (``TimeLimit``, ``FlattenObservation``, ...). A
+  snapshot is a private deep copy of the *whole wrapped env* (its RNG included), so the twin sees
+  exactly what the agent sees. Slower: every domain step copies the env once.
+
+Two backends step the domains: ``vectorized`` (a native env with a pure ``step_batch``: all K
+domains in one numpy call) and ``serial`` (one env step per domain). Both return a
+:class:`~twinrl.contract.DomainSteps` with every field of a Gymnasium step.
+"""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol, overload
+from typing import Any, Protocol, overload
 
 import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
+from twinrl.contract import DomainSteps
+from twinrl.errors import ConfigError
 
-class DomainSteps(NamedTuple):
-    """Outcome of stepping K domains once; every field has leading axis K."""
-
-    states: Sequence[Any]
-    next_obs: NDArray[Any]
-    reward: NDArray[np.float64]
-    terminated: NDArray[np.bool_]
-    truncated: NDArray[np.bool_]
-    next_mask: NDArray[np.int8] | None
-    info: dict[str, NDArray[Any]] = {}  # noqa: RUF012 - never mutated; replaced per step
-    """The ``info`` entries an env declares in ``twin_info_keys`` (e.g. ``failed``), each an array
-    with leading axis K. A vectorized env returns them as a sixth element of ``step_batch``."""
+TRANSPARENT_WRAPPERS = ("OrderEnforcing", "PassiveEnvChecker")
+"""Wrappers that change nothing an agent sees, so a native snapshot of ``unwrapped`` is complete."""
 
 
 class Backend(Protocol):
@@ -33,41 +41,90 @@ class Backend(Protocol):
     def step(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps: ...
 
 
+class EnvCopy:
+    """A ``copy``-mode snapshot: a private deep copy of a whole (wrapped) env.
+
+    Treat it as immutable: the serial backend copies it again before stepping, so the snapshot
+    itself never changes.
+    """
+
+    __slots__ = ("env",)
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        self.env = env
+
+
+def wrapper_names(env: gym.Env[Any, Any]) -> list[str]:
+    """Class names of the wrappers around ``env.unwrapped``, outermost first."""
+    names = []
+    while isinstance(env, gym.Wrapper):
+        names.append(type(env).__name__)
+        env = env.env
+    return names
+
+
 def is_twinnable(env: gym.Env[Any, Any]) -> bool:
-    """Whether ``env`` offers ``get_state``/``set_state`` (what the serial backend needs)."""
+    """Whether ``env.unwrapped`` offers ``get_state``/``set_state``."""
     base = env.unwrapped
     return callable(getattr(base, "get_state", None)) and callable(getattr(base, "set_state", None))
 
 
+def snapshot_mode(env: gym.Env[Any, Any]) -> str:
+    """``"native"`` when ``get_state``/``set_state`` capture everything the agent sees, else
+    ``"copy"`` (see the module docstring)."""
+    transparent = all(name in TRANSPARENT_WRAPPERS for name in wrapper_names(env))
+    return "native" if is_twinnable(env) and transparent else "copy"
+
+
 def has_batched_dynamics(env: gym.Env[Any, Any]) -> bool:
-    """Whether ``env`` exposes a pure ``step_batch`` (what the vectorized backend needs)."""
-    return is_twinnable(env) and callable(getattr(env.unwrapped, "step_batch", None))
+    """Whether ``env`` can use the vectorized backend: native snapshots and a pure ``step_batch``."""
+    return snapshot_mode(env) == "native" and callable(getattr(env.unwrapped, "step_batch", None))
+
+
+def capture(env: gym.Env[Any, Any], mode: str) -> Any:
+    """A snapshot of the env's current state in ``mode`` (``native`` or ``copy``)."""
+    if mode == "native":
+        return env.unwrapped.get_state()  # type: ignore[attr-defined]
+    return EnvCopy(deep_copy(env))
+
+
+def deep_copy(env: gym.Env[Any, Any]) -> gym.Env[Any, Any]:
+    """``copy.deepcopy(env)``, with a message that says what to do when the env cannot be copied."""
+    try:
+        return copy.deepcopy(env)
+    except Exception as exc:
+        raise ConfigError(
+            f"{type(env.unwrapped).__name__} cannot be deep-copied ({type(exc).__name__}: {exc}); "
+            "a digital twin snapshots an env without get_state()/set_state() by deep copy. Close "
+            "what cannot be copied (e.g. make it with render_mode=None), or give the env "
+            "get_state()/set_state() (see twinrl.testing.check_twinnable)"
+        ) from exc
 
 
 class SerialBackend:
-    """Any twinnable env: restore each domain's state into a private copy, step, snapshot.
+    """Any env: restore each domain's snapshot into a private simulator, step it, snapshot again.
 
-    The copy is made once, so stepping the twin never changes the physical env.
+    ``native`` mode steps one private copy of the wrapped env (made once) after ``set_state``;
+    ``copy`` mode steps a fresh deep copy of each snapshot. Stepping the twin never changes the
+    physical env.
     """
 
     name = "serial"
 
     def __init__(self, env: gym.Env[Any, Any]) -> None:
-        if not is_twinnable(env):
-            raise TypeError(
-                f"{type(env.unwrapped).__name__} has no get_state()/set_state(); a digital twin "
-                "needs them to mirror the physical state (see twinrl.testing.check_twinnable)"
-            )
-        self._sim: Any = copy.deepcopy(env.unwrapped)
-        self._info_keys: tuple[str, ...] = tuple(getattr(self._sim, "twin_info_keys", ()))
+        self.mode = snapshot_mode(env)
+        # native: one private simulator; its transparent wrappers add nothing, so step the base
+        # copy: a first copy now, so an env that cannot be copied fails before any training
+        self._sim: Any = deep_copy(env.unwrapped if self.mode == "native" else env)
+        self._info_keys: tuple[str, ...] = tuple(getattr(env.unwrapped, "twin_info_keys", ()))
 
     def step(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps:
         obs, rewards, term, trunc, masks, nexts = [], [], [], [], [], []
         infos: list[dict[str, Any]] = []
         for state, action in zip(states, actions, strict=True):
-            self._sim.set_state(state)
-            o, r, te, tr, info = self._sim.step(action if np.ndim(action) else int(action))
-            nexts.append(self._sim.get_state())
+            sim = self._restore(state)
+            o, r, te, tr, info = sim.step(action if np.ndim(action) else int(action))
+            nexts.append(sim.get_state() if self.mode == "native" else EnvCopy(sim))
             obs.append(o)
             rewards.append(r)
             term.append(te)
@@ -86,28 +143,40 @@ class SerialBackend:
             _info_arrays(self._info_keys, infos),
         )
 
+    def _restore(self, state: Any) -> Any:
+        if self.mode == "copy":
+            if not isinstance(state, EnvCopy):
+                raise TypeError(
+                    f"this twin snapshots its env by deep copy; got a {type(state).__name__} "
+                    "state (take snapshots with DigitalTwin.capture(env))"
+                )
+            return copy.deepcopy(state.env)
+        self._sim.set_state(state)
+        return self._sim
+
 
 class VectorizedBackend:
-    """An env with pure batched dynamics: all K domains in one call of ``step_batch``."""
+    """A native env with pure batched dynamics: all K domains in one call of ``step_batch``."""
 
     name = "vectorized"
 
     def __init__(self, env: gym.Env[Any, Any]) -> None:
         if not has_batched_dynamics(env):
-            raise TypeError(
-                f"{type(env.unwrapped).__name__} has no step_batch(); use backend='serial'"
+            wrapped = wrapper_names(env)
+            why = (
+                f"it is wrapped ({', '.join(wrapped)}), so the twin must step the wrappers too"
+                if is_twinnable(env)
+                else "it has no get_state()/set_state()/step_batch()"
+            )
+            raise ConfigError(
+                f"{type(env.unwrapped).__name__} cannot use the vectorized twin backend: {why}; "
+                "use backend='serial' (or 'auto')"
             )
         self._env: Any = env.unwrapped
 
     def step(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps:
-        batch = stack_states(states)
-        out = self._env.step_batch(batch, actions)
-        nxt, obs, reward, terminated, mask = out[:5]
-        info = dict(out[5]) if len(out) > 5 else {}  # optional per-domain info arrays
-        truncated = np.zeros(len(states), dtype=bool)
-        return DomainSteps(
-            StateBatch(nxt, len(states)), obs, reward, terminated, truncated, mask, info
-        )
+        out: DomainSteps = self._env.step_batch(stack_states(states), actions)
+        return out._replace(states=StateBatch(out.states, len(states)))
 
 
 class StateBatch(Sequence[Any]):
@@ -169,4 +238,4 @@ def make_backend(env: gym.Env[Any, Any], name: str = "auto") -> Backend:
         return VectorizedBackend(env)
     if name == "serial":
         return SerialBackend(env)
-    raise ValueError(f"backend={name!r} is not allowed; choose one of {', '.join(BACKENDS)}")
+    raise ConfigError(f"backend={name!r} is not allowed; choose one of {', '.join(BACKENDS)}")

@@ -9,7 +9,8 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
-from twinrl.twin.backends import Backend, DomainSteps, make_backend
+from twinrl.contract import DomainSteps
+from twinrl.twin.backends import Backend, capture, make_backend, snapshot_mode
 
 
 class DigitalTwin:
@@ -20,21 +21,34 @@ class DigitalTwin:
     (:meth:`step_domains`); they never touch the physical env. This twin has perfect fidelity: its
     dynamics and parameters are the physical env's own.
 
+    Any Gymnasium env works. An env whose ``unwrapped`` offers ``get_state``/``set_state`` and
+    carries no wrapper that changes what the agent sees is snapshotted natively (fast; with a
+    ``step_batch`` it runs all domains in one numpy call); any other env, including a wrapped one,
+    is snapshotted by deep copy of the whole wrapped env, so every domain applies the same wrappers
+    (see :mod:`twinrl.twin.backends`).
+
     Args:
-        env: the physical env; it must be twinnable (``get_state``/``set_state``).
-        backend: ``"vectorized"`` (the env's batched dynamics), ``"serial"`` (a get/set_state loop
-            over a private copy) or ``"auto"``. All give identical results.
+        env: the physical env (the one the agent acts in, wrappers included).
+        backend: ``"vectorized"`` (the env's batched dynamics), ``"serial"`` (one env step per
+            domain) or ``"auto"``. All give identical results.
     """
 
     def __init__(self, env: gym.Env[Any, Any], *, backend: str = "auto") -> None:
+        self.mode = snapshot_mode(env)
+        """``"native"`` (the env's own get/set_state) or ``"copy"`` (deep copies)."""
         self.backend: Backend = make_backend(env, backend)
-        self.model: Any = env.unwrapped
-        """The twin's model of the network (here the physical env's own dynamics and parameters);
-        read for env-specific twin services such as ``reseed_domain``."""
+        self.model: Any = env.unwrapped if self.mode == "native" else None
+        """The twin's model of the network (here the physical env's own dynamics and parameters),
+        read for env-specific twin services such as ``reseed_domain``; None in ``copy`` mode,
+        where states are whole env copies."""
         self._identical: Any | None = None
         self.evaluations = 0
         """Number of domain steps simulated so far (the twin's work, reported beside the
         physical iterations)."""
+
+    def capture(self, env: gym.Env[Any, Any]) -> Any:
+        """A snapshot of the physical env's current state, in this twin's snapshot mode."""
+        return capture(env, self.mode)
 
     def sync(self, state: Any) -> None:
         """The identical domain mirrors the physical state (Fig. 1 of paper 000)."""

@@ -1,0 +1,166 @@
+"""The typed contract every layer shares: transitions, source tags, batched steps, twinnable envs.
+
+This module sits at the bottom of the package (DESIGN.md section 2): envs, the twin, agents,
+storage, assists and the training loop all import their shared types from here, and it imports
+nothing of twinrl. Imports flow one way, ``envs <- twin <- agents/storage/assists <- training <-
+experiments <- cli``; ``tests/test_layering.py`` fails when a module imports a higher layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+PHYSICAL = 0
+"""Source tag of transitions from the physical space; digital domains are tagged 1, 2, ..."""
+
+
+class _TransitionFields(NamedTuple):
+    """The fields of :class:`Transitions` (a NamedTuple may not override ``_replace``)."""
+
+    obs: NDArray[Any]
+    action: NDArray[np.int64]
+    reward: NDArray[np.float64]
+    next_obs: NDArray[Any]
+    terminated: NDArray[np.bool_]
+    next_mask: NDArray[np.int8] | None
+    """Valid actions in ``next_obs`` (1 = valid), or None when every action is valid."""
+    source: NDArray[np.int64]
+    """Where each transition came from: :data:`PHYSICAL` or a digital domain id >= 1."""
+    discount: NDArray[np.float64] | None = None
+    """Per-transition bootstrap factor ``gamma^k`` of a k-step transition (``reward`` then holds the
+    discounted k-step return), or None: every row is one-step and uses the learner's own gamma. A
+    NaN entry means the learner's own gamma for that row (how :class:`~twinrl.storage.Storage`
+    returns a mix of rows added with and without a discount)."""
+
+
+class Transitions(_TransitionFields):
+    """A batch of transitions, learned in order. Every field has leading axis B."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def single(
+        obs: Any,
+        action: Any,
+        reward: float,
+        next_obs: Any,
+        terminated: bool,
+        next_mask: NDArray[np.int8] | None = None,
+        source: int = PHYSICAL,
+        discount: float | None = None,
+    ) -> Transitions:
+        """A batch of one transition (``action`` an int, or an int array per branch)."""
+        return Transitions(
+            obs=np.asarray(obs)[None],
+            action=np.asarray(action, dtype=np.int64)[None],
+            reward=np.array([reward], dtype=np.float64),
+            next_obs=np.asarray(next_obs)[None],
+            terminated=np.array([terminated]),
+            next_mask=None if next_mask is None else np.asarray(next_mask, dtype=np.int8)[None],
+            source=np.array([source], dtype=np.int64),
+            discount=None if discount is None else np.array([discount], dtype=np.float64),
+        )
+
+    def __len__(self) -> int:  # number of transitions, not of fields
+        return int(self.action.shape[0])
+
+    def _replace(self, /, **changes: Any) -> Transitions:
+        """A copy with some fields replaced (NamedTuple's own version counts fields with
+        ``len``, which here counts transitions)."""
+        unknown = set(changes) - set(self._fields)
+        if unknown:
+            raise ValueError(f"Transitions has no field(s) {sorted(unknown)}")
+        return Transitions(**{**self._asdict(), **changes})
+
+    def rows(self, index: Any) -> Transitions:
+        """The transitions at ``index`` (an int slice, or an index array), as a batch."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1)
+        return Transitions(*(None if x is None else x[index] for x in self))  # type: ignore[arg-type]
+
+
+class DomainSteps(NamedTuple):
+    """Outcome of stepping K digital domains once; every field has leading axis K.
+
+    This is the one batched step result of the contract: an env's ``step_batch`` returns it, every
+    twin backend returns it, and it names every field of a Gymnasium step, truncation included.
+    """
+
+    states: Any
+    """The K next states: a sequence of K states from a backend (for the vectorized backend a
+    lazily unbatched view); the stacked states from an env's ``step_batch``."""
+    next_obs: NDArray[Any]
+    reward: NDArray[np.float64]
+    terminated: NDArray[np.bool_]
+    truncated: NDArray[np.bool_]
+    next_mask: NDArray[np.int8] | None
+    """Valid actions in each next state (1 = valid), or None when every action is valid."""
+    info: Mapping[str, NDArray[Any]] = {}
+    """The ``info`` entries an env declares in ``twin_info_keys`` (e.g. ``failed``), each an array
+    with leading axis K."""
+
+    @property
+    def done(self) -> NDArray[np.bool_]:
+        """Episode ended (terminated or truncated) per domain."""
+        return np.asarray(self.terminated, dtype=bool) | np.asarray(self.truncated, dtype=bool)
+
+
+@runtime_checkable
+class TwinnableEnv(Protocol):
+    """What a digital twin needs of an env's ``unwrapped`` to mirror it exactly: a snapshot of the
+    whole state, RNG included, and its exact restoration. An env without these methods is
+    snapshotted by deep copy instead (slower; see :class:`twinrl.twin.DigitalTwin`)."""
+
+    def get_state(self) -> Any: ...
+
+    def set_state(self, state: Any) -> None: ...
+
+
+@runtime_checkable
+class BatchedEnv(TwinnableEnv, Protocol):
+    """A twinnable env with pure batched dynamics: K domains in one call, no side effects.
+
+    ``step_batch(states, actions)`` takes the K states stacked along a leading axis and returns a
+    :class:`DomainSteps` whose ``states`` field holds the stacked next states.
+    """
+
+    def step_batch(self, state: Any, actions: NDArray[Any]) -> DomainSteps: ...
+
+
+def as_generator(
+    rng: np.random.Generator | np.random.SeedSequence | int | None,
+) -> np.random.Generator:
+    """A numpy Generator from a Generator, a SeedSequence, an int seed or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.Generator(np.random.PCG64(rng))
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def pcg64_to_array(state: Mapping[str, Any]) -> NDArray[np.uint64]:
+    """A PCG64 bit generator's state as 6 uint64 words (to store it in an ``.npz`` checkpoint)."""
+    inner = state["state"]
+    words = [
+        inner["state"] >> 64, inner["state"] & _MASK64, inner["inc"] >> 64, inner["inc"] & _MASK64,
+        state["has_uint32"], state["uinteger"],
+    ]  # fmt: skip
+    return np.array(words, dtype=np.uint64)
+
+
+def pcg64_from_array(words: NDArray[Any]) -> Any:
+    """The inverse of :func:`pcg64_to_array`."""
+    if words.shape != (6,):
+        raise ValueError(f"rng state must have shape (6,), got {words.shape}")
+    w = [int(x) for x in words]
+    return {
+        "bit_generator": "PCG64",
+        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+        "has_uint32": w[4],
+        "uinteger": w[5],
+    }
