@@ -60,6 +60,7 @@ def _assert_fused_equals_train(
     if cfg is not None and cfg.beta < budget / 10:  # the schedule reached its floor
         assert run.history["epsilon"][0] > 0.97
         assert run.history["epsilon"][-1] == pytest.approx(agent.config.eps_min)
+    assert fused.epsilon.tobytes() == run.history["epsilon"].tobytes()
     assert fused.q.tobytes() == agent.q.tobytes()
     assert fused.greedy_return.tobytes() == run.history["greedy_return"].tobytes()
     assert fused.reward.tobytes() == run.history["reward"].tobytes()

@@ -17,10 +17,18 @@ UNIFORMS_PER_ACTION = 2
 """An epsilon-greedy decision uses two uniforms: explore-or-not, then which action."""
 
 
+@numba.njit(cache=True)
 def epsilon_at(iteration: int, eps_min: float, eps0: float, beta: float) -> float:
     """Exploration rate at a 1-based physical iteration: eps_min + eps0 exp(-i / beta) (Alg. 1-2,
-    line 3), capped at 1."""
+    line 3), capped at 1. The one implementation: the agents and the fused backend call it."""
     return min(1.0, eps_min + eps0 * math.exp(-iteration / beta))
+
+
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+def q_update(q: float, lr: float, target: float) -> float:  # pragma: no cover - compiled
+    """Eq. (5) of paper 002: ``Q + lr (target - Q)``, for one entry or elementwise over arrays.
+    The one implementation: the agents and the fused backend call it."""
+    return q + lr * (target - q)
 
 
 @numba.njit(cache=True)

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.qlearning import QLearningConfig
-from twinrl.agents.selection import sample_distinct
+from twinrl.agents.selection import epsilon_at, q_update, sample_distinct
 from twinrl.algorithms import ALGORITHMS, Streams
 from twinrl.envs import edge_kernels as k
 from twinrl.envs.edge_scheduling import EdgeParams
@@ -52,6 +52,8 @@ class FusedResult:
     q: NDArray[np.float64]
     """Final physical Q-table, shape (1, N!)."""
     twin_evaluations: int
+    epsilon: NDArray[np.float64]
+    """The physical agent's exploration rate at each iteration (the shared schedule)."""
 
 
 # --- 16-ary max-tree with tie counts --------------------------------------------------------------
@@ -173,11 +175,11 @@ def _twin_epoch(  # type: ignore[no-untyped-def]  # pragma: no cover
     leaf0 = off[depth]
     for j in range(u_twins.shape[0]):
         for t in range(n_iter):
-            eps = min(1.0, eps_min + eps0 * math.exp(-(i0 + t) / beta))
+            eps = epsilon_at(i0 + t, eps_min, eps0, beta)
             u1, u2 = u_twins[j, 2 * t], u_twins[j, 2 * t + 1]
             b = _choose(ws_v, ws_c, off, depth, n_actions, eps, u1, u2, random_ties)
             qb = ws_v[leaf0 + b]
-            _update(ws_v, ws_c, off, depth, b, qb + lr * ((-costs[b] + offset) - qb))
+            _update(ws_v, ws_c, off, depth, b, q_update(qb, lr, -costs[b] + offset))
             log[t] = b
         for t in range(n_iter):
             b = log[t]
@@ -201,18 +203,19 @@ def _twin_epoch(  # type: ignore[no-untyped-def]  # pragma: no cover
 def _physical(  # type: ignore[no-untyped-def]  # pragma: no cover
     i0, n_iter, costs, lr, eps_min, eps0, beta, offset, random_ties,
     v, c, off, depth, u_phys, n_trials, u_trials, marks,
-    greedy_out, reward_out,
+    greedy_out, reward_out, eps_out,
 ):  # fmt: skip
     """Iterations i0 .. i0 + n_iter - 1 of the physical agent, with DTEQL's trials if n_trials."""
     n_actions = costs.shape[0]
     leaf0 = off[depth]
     for t in range(n_iter):
         i = i0 + t  # 1-based physical iteration
-        eps = min(1.0, eps_min + eps0 * math.exp(-i / beta))  # Algorithm 1-2, line 3
+        eps = epsilon_at(i, eps_min, eps0, beta)  # Algorithm 1-2, line 3
+        eps_out[t] = eps
         a = _choose(v, c, off, depth, n_actions, eps, u_phys[2 * t], u_phys[2 * t + 1], random_ties)
         r = -costs[a]
         q = v[leaf0 + a]
-        _update(v, c, off, depth, a, q + lr * ((r + offset) - q))  # Eq. (5), terminal target
+        _update(v, c, off, depth, a, q_update(q, lr, r + offset))  # Eq. (5), terminal target
         reward_out[t] = r
         if n_trials > 0:  # DTEQL, Algorithm 2 lines 7-14
             m = min(n_trials, n_actions)
@@ -220,7 +223,7 @@ def _physical(  # type: ignore[no-untyped-def]  # pragma: no cover
             for p in range(m):
                 b = picks[p]
                 qb = v[leaf0 + b]
-                _update(v, c, off, depth, b, qb + lr * ((-costs[b] + offset) - qb))
+                _update(v, c, off, depth, b, q_update(qb, lr, -costs[b] + offset))
         greedy_out[t] = -costs[_tied(v, c, off, depth, 0)]
 
 
@@ -272,7 +275,7 @@ def run_fused(
     marks = np.zeros(n_actions, dtype=np.int64)
     hyper = (cfg.lr, cfg.eps_min, cfg.eps0, cfg.beta, cfg.reward_offset, cfg.tie_break == "random")
 
-    greedy, reward = np.empty(budget), np.empty(budget)
+    greedy, reward, epsilon = np.empty(budget), np.empty(budget), np.empty(budget)
     epoch = sync_every if n_tw else budget
     for e0 in range(0, budget, epoch):  # between knowledge-sharing steps
         e1 = min(e0 + epoch, budget)
@@ -282,7 +285,7 @@ def run_fused(
             u_trials = trial_rng.random(per_iter * m) if phi else np.empty(0)
             _physical(
                 start + 1, m, costs, *hyper, v, c, off, depth, u_phys, phi, u_trials, marks,
-                greedy[start : start + m], reward[start : start + m],
+                greedy[start : start + m], reward[start : start + m], epsilon[start : start + m],
             )  # fmt: skip
         if n_tw and e1 % sync_every == 0:
             # Twin work after the last sharing step never reaches the physical agent: not run.
@@ -303,4 +306,4 @@ def run_fused(
     evaluations = budget * (per_iter + n_tw)
     leaf0 = int(off[depth])
     q = v[leaf0 : leaf0 + n_actions].copy()[None, :]
-    return FusedResult(greedy, reward, q, evaluations)
+    return FusedResult(greedy, reward, q, evaluations, epsilon)
