@@ -292,8 +292,9 @@ def _previous_files(path: Path, kind: str, shown: str, *, overwrite: bool) -> se
     if old_kind != kind:
         raise OutputDirError(refuse.format(f"holds a twinrl {short_repr(old_kind)} run"))
     if not overwrite:
+        state = "a previous" if marker.get("complete") else "an unfinished (interrupted)"
         raise OutputDirError(
-            f"--out {shown} holds a previous twinrl {kind} run; pass --overwrite to replace it "
+            f"--out {shown} holds {state} twinrl {kind} run; pass --overwrite to replace it "
             "(files twinrl did not write are kept) or choose an empty or new directory"
         )
     if not isinstance(files, list) or not all(_inside(path, f) for f in files):

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from twinrl.cli import main
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,7 +26,6 @@ def _job(index: int) -> dict[str, Any]:
 
 def drive(out: str) -> None:
     """``twinrl reproduce slow --workers 2 --out OUT`` with one fast and three 60 s runs."""
-    from twinrl.cli import main
     from twinrl.experiments import parallel, runner
 
     def run(preset: str, *, workers: int, **_: Any) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def _check_out(out: Path, partial: Path) -> list[dict[str, Any]]:
     ids=["SIGINT", "Ctrl-C", "SIGTERM"],
 )
 def test_interrupted_reproduce_stops_workers_and_keeps_finished_runs(
-    tmp_path: Path, sig: int, status: int, group: bool
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sig: int, status: int, group: bool
 ) -> None:
     out = tmp_path / "out"
     partial = out / "partial" / "slow.jsonl"
@@ -105,6 +106,22 @@ def test_interrupted_reproduce_stops_workers_and_keeps_finished_runs(
     assert len(err.splitlines()) == 1 and "1 finished run(s) kept in" in err, err
     assert len(workers) == 2 and not any(_alive(pid) for pid in workers)
     assert _check_out(out, partial) == [{"index": 0, "values": [None, 1.0]}]
+    # the kept runs are not overwritten by accident
+    assert main(["reproduce", "table1", "--out", str(out)]) == 2
+    assert "unfinished (interrupted) twinrl reproduce run" in capsys.readouterr().err
+
+
+def test_workers_die_with_a_killed_command(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    partial = out / "partial" / "slow.jsonl"
+    command = [sys.executable, "-c", f"from tests.cli.test_interrupts import drive; drive({str(out)!r})"]  # fmt: skip
+    code, _, workers = _interrupt(command, partial, signal.SIGKILL)
+    assert code == -signal.SIGKILL and len(workers) == 2
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+    assert sorted(os.listdir(out)) == ["partial", "twinrl-run.json"]
 
 
 @pytest.mark.slow
