@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        _say(f"{prefix} internal error: {type(exc).__name__}: {exc}; "
+        _say(f"{prefix} internal error: {type(exc).__name__}: {_cut(str(exc), 300)}; "
              "run with --debug for the traceback")  # fmt: skip
         return 1
     return 0
@@ -128,10 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _say(message: str) -> None:
     """Print ``message`` to stderr as one bounded line."""
-    line = " ".join(message.split())
-    if len(line) > _MESSAGE_LIMIT:
-        line = line[: _MESSAGE_LIMIT - 3] + "..."
-    print(line, file=sys.stderr)
+    print(_cut(message, _MESSAGE_LIMIT), file=sys.stderr)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` on one line, at most ``limit`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -60,7 +60,8 @@ def test_every_failure_is_one_line_with_its_exit_status(
 def test_messages_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     monkeypatch.setattr(cli, "train", _raises(RuntimeError("x" * 100_000)))
     assert main([*TRAIN, "--out", str(tmp_path / "o")]) == 1
-    assert len(capsys.readouterr().err) <= 501
+    err = capsys.readouterr().err
+    assert len(err) <= 501 and err.endswith("run with --debug for the traceback\n")
     assert main([*TRAIN, "--out", str(tmp_path / ("y" * 5000))]) == 2
     assert len(capsys.readouterr().err) <= 501
 
