@@ -18,10 +18,14 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions
 from twinrl.assists.base import Assist, StepContext, Vetting
-from twinrl.errors import ConfigError, ConfigTypeError, short_repr
+from twinrl.errors import ConfigTypeError, short_repr
+from twinrl.resources import check_memory, history_bytes
 from twinrl.twin.digital_twin import DigitalTwin
 from twinrl.twin.rollout import greedy_policy, rollout
+from twinrl.validation import check_bool, check_int
 
+MAX_BUDGET = 10**9
+"""Most physical iterations of one run (its history holds a float per iteration and key)."""
 EVAL_SHARE = 0.1
 """Default evaluation schedule: evaluate while the evaluation's twin steps stay within this share of
 the run's physical iterations plus twin work (so evaluation costs about 10% at most)."""
@@ -88,6 +92,8 @@ def train(
             iterations; ``history`` is cut to the iterations run).
     """
     track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
+    n_keys = 2 + len(track_info) + int(evaluate)
+    check_memory(history_bytes(budget, n_keys), "the training history", "budget")
     env = gym.make(env) if isinstance(env, str) else env
     if twin is None and (assists or evaluate):
         twin = DigitalTwin(env)
@@ -215,16 +221,12 @@ def _check_args(
     track_info: Any,
 ) -> tuple[str, ...]:
     """Validate ``train``'s arguments (each error names the argument); the tracked info keys."""
-    for label, value in (("budget", budget), ("max_episodes", max_episodes),
-                         ("eval_every", eval_every), ("eval_steps", eval_steps)):  # fmt: skip
-        if value is None and label in ("max_episodes", "eval_every"):
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ConfigTypeError(f"{label} must be an int >= 1, got {short_repr(value)}")
-        if value < 1:
-            raise ConfigError(f"{label}={value!r} is out of range; allowed: an int >= 1")
-    if not isinstance(evaluate, (bool, np.bool_)):
-        raise ConfigTypeError(f"evaluate must be True or False, got {short_repr(evaluate)}")
+    check_int("budget", budget, 1, MAX_BUDGET)
+    check_int("eval_steps", eval_steps, 1, MAX_BUDGET)
+    for label, value in (("max_episodes", max_episodes), ("eval_every", eval_every)):
+        if value is not None:
+            check_int(label, value, 1, MAX_BUDGET)
+    check_bool("evaluate", evaluate)
     if isinstance(track_info, str) or not all(isinstance(k, str) for k in track_info):
         raise ConfigTypeError(
             f"track_info must be a sequence of info key strings, e.g. ('failed',), "

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import gymnasium as gym
 import numpy as np
 
 from twinrl.agents.base import Agent, as_generator
 from twinrl.agents.selection import sample_distinct
-from twinrl.assists.base import StepContext, twin_transitions, valid_actions
+from twinrl.assists.base import (
+    StepContext,
+    check_count,
+    check_discrete_actions,
+    twin_transitions,
+    valid_actions,
+)
+from twinrl.twin.digital_twin import DigitalTwin
 
 
 class ActionTrials:
@@ -35,15 +45,15 @@ class ActionTrials:
         *,
         rng: np.random.Generator | np.random.SeedSequence | int | None = None,
     ) -> None:
-        if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)):
-            raise TypeError(f"n_trials must be an int >= 1, got {n_trials!r}")
-        if n_trials < 1:
-            raise ValueError(f"n_trials={n_trials} is out of range; allowed: an int >= 1")
-        self.n_trials = int(n_trials)
-        self.n_actions = int(n_actions)
+        self.n_trials = check_count("n_trials", n_trials)
+        self.n_actions = check_count("n_actions", n_actions)
         self.rng = as_generator(rng)
         self._marks = np.zeros(self.n_actions, dtype=np.int64)
         self._calls = 0
+
+    def bind(self, env: gym.Env[Any, Any], twin: DigitalTwin | None) -> None:
+        """Check, before training starts, that ``env`` acts in ``Discrete(n_actions)``."""
+        check_discrete_actions("ActionTrials", env, self.n_actions)
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
         valid = valid_actions(ctx.mask, self.n_actions)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions
 from twinrl.contract import DomainSteps
+from twinrl.errors import ConfigError
 from twinrl.twin.digital_twin import DigitalTwin
+from twinrl.validation import check_int
 
 
 @dataclass(frozen=True)
@@ -72,3 +75,29 @@ def valid_actions(mask: NDArray[np.int8] | None, n_actions: int) -> NDArray[np.i
     if mask is None:
         return np.arange(n_actions, dtype=np.int64)
     return np.flatnonzero(np.asarray(mask)).astype(np.int64)
+
+
+def check_discrete_actions(assist: str, env: gym.Env[Any, Any], n_actions: int) -> None:
+    """Raise a clear error unless ``env`` acts in ``Discrete(n_actions)``."""
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ConfigError(
+            f"{assist} tries individual actions of a Discrete action space; this env's is {space}. "
+            "Flatten it to Discrete (e.g. MultiUAV-v0 with action_space='flat', or a wrapper that "
+            "maps an index to a joint action), or use an assist that takes the agent's own "
+            "actions (PredictiveTargets)"
+        )
+    if int(space.n) != n_actions:
+        raise ConfigError(
+            f"{assist} was built for n_actions={n_actions}, but this env's action space is "
+            f"{space}; pass n_actions={int(space.n)}"
+        )
+
+
+MAX_COUNT = 2**31 - 1
+"""Largest count (trials, twin agents, look-ahead steps) an assist accepts."""
+
+
+def check_count(name: str, value: Any) -> int:
+    """``value`` as an int in ``[1, MAX_COUNT]`` (numpy integers accepted), else a clear error."""
+    return check_int(name, value, 1, MAX_COUNT)

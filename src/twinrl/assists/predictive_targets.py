@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from twinrl.agents.base import Agent, Transitions, as_generator
-from twinrl.assists.base import StepContext
+from twinrl.assists.base import StepContext, check_count
 from twinrl.twin.rollout import greedy_policy, rollout
+from twinrl.validation import check_range
 
 
 class PredictiveTargets:
@@ -41,12 +42,9 @@ class PredictiveTargets:
         gamma: float,
         rng: np.random.Generator | np.random.SeedSequence | int | None = None,
     ) -> None:
-        for label, value in (("k", k), ("m", m)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{label}={value!r} is out of range; allowed: an int >= 1")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"gamma={gamma!r} is out of range; allowed: [0, 1]")
-        self.k, self.m, self.gamma = int(k), int(m), float(gamma)
+        self.k, self.m = check_count("k", k), check_count("m", m)
+        check_range("gamma", gamma, 0.0, 1.0)
+        self.gamma = float(gamma)
         self.rng = as_generator(rng)
 
     def rollout(self, ctx: StepContext, agent: Agent) -> Transitions:

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent
-from twinrl.assists.base import StepContext, twin_transitions, valid_actions
+from twinrl.assists.base import (
+    StepContext,
+    check_count,
+    check_discrete_actions,
+    twin_transitions,
+    valid_actions,
+)
 from twinrl.contract import DomainSteps
+from twinrl.errors import ConfigError, ConfigTypeError, short_repr
+from twinrl.twin.digital_twin import DigitalTwin
+from twinrl.validation import check_bool
 
 Unsafe = Callable[[DomainSteps], NDArray[np.bool_]]
 
@@ -58,17 +69,25 @@ class SafeExploration:
         replacement: str = "greedy",
         audit_only: bool = False,
     ) -> None:
-        if isinstance(n_actions, bool) or not isinstance(n_actions, (int, np.integer)):
-            raise TypeError(f"n_actions must be an int >= 1, got {n_actions!r}")
-        if n_actions < 1:
-            raise ValueError(f"n_actions={n_actions} is out of range; allowed: an int >= 1")
-        self.n_actions = int(n_actions)
+        self.n_actions = check_count("n_actions", n_actions)
         if replacement not in ("greedy", "reward"):
             raise ValueError(f"replacement={replacement!r} is not allowed; choose greedy or reward")
         self.unsafe = unsafe
         self.replacement = replacement
-        self.audit_only = audit_only
+        if not callable(unsafe):
+            raise ConfigTypeError(f"unsafe must be a callable, got {short_repr(unsafe)}")
+        self.audit_only = check_bool("audit_only", audit_only)
         self.checked = self.vetoed = self.unavoidable = 0
+
+    def bind(self, env: gym.Env[Any, Any], twin: DigitalTwin | None) -> None:
+        """Check, before training starts, the action space and that the twin reports failures."""
+        check_discrete_actions("SafeExploration", env, self.n_actions)
+        if self.unsafe is failed and "failed" not in getattr(env.unwrapped, "twin_info_keys", ()):
+            raise ConfigError(
+                f"SafeExploration needs to know which outcomes are unsafe: "
+                f"{type(env.unwrapped).__name__} reports no 'failed' info to the twin (list it "
+                "in the env's twin_info_keys), or pass unsafe=callable"
+            )
 
     def vet(self, ctx: StepContext, agent: Agent) -> int:
         state = ctx.twin.identical_state

@@ -8,7 +8,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions, as_generator
-from twinrl.assists.base import StepContext, twin_transitions
+from twinrl.assists.base import StepContext, check_count, twin_transitions
+from twinrl.resources import check_memory, twin_agents_bytes
+from twinrl.validation import check_int
+
+MAX_TWIN_AGENTS = 100_000
+"""Most twin agents (phi) of one TwinAgents assist."""
 
 
 class Spawnable(Agent, Protocol):
@@ -46,11 +51,8 @@ class TwinAgents:
         *,
         rng: np.random.SeedSequence | int | None = None,
     ) -> None:
-        for label, value in (("n_agents", n_agents), ("sync_every", sync_every)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{label}={value!r} is out of range; allowed: an int >= 1")
-        self.n_agents = int(n_agents)
-        self.sync_every = int(sync_every)
+        self.n_agents = check_int("n_agents", n_agents, 1, MAX_TWIN_AGENTS)
+        self.sync_every = check_count("sync_every", sync_every)
         seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
         self._streams = seq.spawn(self.n_agents)
         self.agents: list[Spawnable] = []
@@ -61,6 +63,9 @@ class TwinAgents:
         spawn = getattr(agent, "spawn", None)
         if not callable(spawn):
             raise TypeError(f"{type(agent).__name__} cannot spawn twin agents (needs spawn(rng))")
+        nbytes = sum(np.asarray(v).nbytes for v in agent.state_dict().values())
+        check_memory(twin_agents_bytes(self.n_agents, nbytes),
+                     f"{self.n_agents} twin agents' parameters", "n_agents")  # fmt: skip
         self.agents = [spawn(as_generator(s)) for s in self._streams]
         self._base = self.agents[0].state_dict()
 
