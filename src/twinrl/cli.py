@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from twinrl import __version__
-from twinrl.algorithms import ALGORITHMS, DEEP, Streams, build_algorithm
+from twinrl.algorithms import ALGORITHMS, Streams, build_algorithm
 from twinrl.config import TrainConfig, build_config
 from twinrl.envs import ENV_IDS
 from twinrl.errors import ConfigError, TwinrlError, short_repr
@@ -212,10 +212,10 @@ def _train(cfg: TrainConfig, run_dir: RunDir, *, progress: bool) -> None:
             n_agents=cfg.n_agents, sync_every=cfg.sync_every, k=cfg.k, m=cfg.m,
         )  # fmt: skip
         twin = DigitalTwin(env, backend=cfg.backend)
-        evaluate = cfg.evaluate if cfg.evaluate is not None else cfg.algo not in DEEP
         run = train(env, agent, budget=cfg.budget, assists=assists, twin=twin,
                     seed=Streams.from_seed(cfg.seed).env_seed, progress=progress,
-                    evaluate=evaluate)  # fmt: skip
+                    evaluate=cfg.evaluate, eval_every=cfg.eval_every,
+                    eval_steps=cfg.eval_steps)  # fmt: skip
         meta = {"version": __version__, "git_commit": git_commit(), **cfg.to_dict()}
         run_dir.write_json("config.json", meta)
         keys = list(run.history)

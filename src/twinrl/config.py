@@ -26,6 +26,7 @@ from twinrl.agents.qlearning import QLearningConfig
 from twinrl.algorithms import ALGORITHMS, config_class
 from twinrl.envs import ENV_IDS, APSelectionParams, EdgeParams, MultiUAVParams
 from twinrl.errors import ConfigError, ConfigTypeError, InputFileError, short_repr
+from twinrl.training import MAX_BUDGET
 from twinrl.validation import check_bool, check_choice, check_int, plain, set_field
 
 MAX_FILE_BYTES = 1 << 20
@@ -34,8 +35,6 @@ MAX_DEPTH = 32
 """Deepest nesting of lists and mappings accepted in a config file or ``--set`` value."""
 MAX_ALIASES = 100
 """Most YAML alias uses (``*name``) accepted in one document."""
-MAX_BUDGET = 10**9
-"""Largest ``budget``: the training history keeps a few floats per physical iteration."""
 
 ENV_PARAMS: dict[str, type[Any]] = {
     "twinrl/EdgeScheduling-v0": EdgeParams,
@@ -52,6 +51,7 @@ _INT_FIELDS = {  # name: (low, high)
     "sync_every": (1, 10**9),
     "k": (1, 10_000),
     "m": (1, 10_000),
+    "eval_steps": (1, MAX_BUDGET),
 }
 
 
@@ -81,9 +81,14 @@ class TrainConfig:
     """dt-dqn: look-ahead steps of the twin's predictive targets; nstep-dqn: n. In [1, 10000]."""
     m: int = 4
     """dt-dqn: twin trajectories averaged per target, an integer in [1, 10000]."""
-    evaluate: bool | None = None
-    """Record the greedy policy's return after every iteration (a twin rollout each time);
-    None: on for the tabular algorithms, off for the deep ones."""
+    evaluate: bool = True
+    """Record the greedy policy's return, rolled out in the twin (``metrics.csv``'s
+    ``greedy_return``, the last evaluated value between evaluations)."""
+    eval_every: int | None = None
+    """Evaluate after every ``eval_every``-th iteration, an integer in [1, 1e9]; None: keep the
+    evaluations within 10% of the run's physical iterations plus twin work (``twinrl.train``)."""
+    eval_steps: int = 1000
+    """Most twin steps of one greedy evaluation episode, an integer in [1, 1e9]."""
     backend: str = "auto"
     """Twin backend: auto, vectorized or serial."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -107,8 +112,9 @@ class TrainConfig:
         for name, (low, high) in _INT_FIELDS.items():
             set_field(self, name, check_int(name, getattr(self, name), low, high))
         check_choice("backend", self.backend, ("auto", "vectorized", "serial"))
-        if self.evaluate is not None:
-            set_field(self, "evaluate", check_bool("evaluate", self.evaluate))
+        set_field(self, "evaluate", check_bool("evaluate", self.evaluate))
+        if self.eval_every is not None:
+            set_field(self, "eval_every", check_int("eval_every", self.eval_every, 1, MAX_BUDGET))
         for name in ("env_kwargs", "agent"):
             value = getattr(self, name)
             if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
