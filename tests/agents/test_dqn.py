@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 import twinrl
 from twinrl.agents import DQN, DQNConfig, Transitions
 from twinrl.agents.nstep import NStepBuffer
+from twinrl.errors import CheckpointError
 
 MULTI = gym.spaces.MultiDiscrete([3, 3])
 
@@ -170,9 +171,12 @@ def test_bad_checkpoint_raises(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"online\.0\.weight"):
         agent.load_state_dict(wrong)
     other = DQN(3, MULTI, small_config(), rng=0)
-    np.savez(tmp_path / "other.npz", **other.state_dict())  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="shape"):
+    other.save(tmp_path / "other.npz")
+    with pytest.raises(CheckpointError, match=r"observation space Box\(-inf, inf, \(3,\)"):
         agent.load(tmp_path / "other.npz")
+    np.savez(tmp_path / "plain.npz", **agent.state_dict())  # type: ignore[arg-type]
+    with pytest.raises(CheckpointError, match="not written by save_checkpoint"):
+        agent.load(tmp_path / "plain.npz")
 
 
 def test_determinism() -> None:

@@ -25,8 +25,9 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import PHYSICAL, Transitions
 from twinrl.agents.nstep import NStepBuffer, rows_to_transitions
+from twinrl.checkpoint import check_state_dict, load_checkpoint, manifest_for, save_checkpoint
 from twinrl.contract import pcg64_from_array, pcg64_to_array
-from twinrl.errors import ConfigTypeError
+from twinrl.errors import CheckpointError, ConfigTypeError
 from twinrl.resources import check_memory, replay_bytes
 from twinrl.storage.replay import TWIN, Storage
 from twinrl.validation import (
@@ -432,21 +433,26 @@ class DQN:
         out["rng"] = pcg64_to_array(dict(self._bitgen.state))
         return out
 
-    def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
-        """Restore :meth:`state_dict` output; a missing key or a wrong shape raises ValueError
-        naming the key (nothing is changed then)."""
+    def load_state_dict(self, state: Mapping[str, NDArray[Any]], *, validate: bool = True) -> None:
+        """Restore :meth:`state_dict` output.
+
+        Args:
+            state: the arrays to load (the keys of :meth:`state_dict`, no more, no fewer).
+            validate: check the state first (the default). ``False`` skips the checks for a state
+                the caller built from a DQN's own ``state_dict()`` in memory.
+
+        Raises:
+            CheckpointError: a key is missing or extra, an entry has another shape or dtype kind,
+                a weight or Adam moment holds NaN/inf, a counter is negative or not an integer, or
+                the RNG state is invalid; the message names the key, and nothing is changed then.
+        """
         torch = self._torch
-        expected = self.state_dict()
-        for key, want in expected.items():
-            if key not in state:
-                raise ValueError(f"checkpoint lacks {key!r}; it is not a state of this DQN")
-            got = np.asarray(state[key])
-            if got.shape != want.shape:
-                raise ValueError(
-                    f"checkpoint entry {key!r} has shape {got.shape}, this DQN needs {want.shape}"
-                )
-            if key not in ("rng",) and not np.isfinite(got).all():
-                raise ValueError(f"checkpoint entry {key!r} holds non-finite values")
+        if validate:
+            expected = {key: (v.shape, _kind(v)) for key, v in self.state_dict().items()}
+            state = check_state_dict(state, expected, owner="DQN", counters=_COUNTERS)
+            rng_state = _rng_state(state["rng"])
+        else:
+            rng_state = pcg64_from_array(np.asarray(state["rng"]))
         with torch.no_grad():
             for prefix, net in (("online", self.online), ("target", self.target)):
                 for name, p in net.state_dict().items():
@@ -464,11 +470,25 @@ class DQN:
                 }
         for counter in ("iteration", "learn_calls", "gradient_steps"):
             setattr(self, counter, int(state[counter]))
-        self._bitgen.state = pcg64_from_array(np.asarray(state["rng"]))
+        self._bitgen.state = rng_state
+
+    def manifest(self) -> dict[str, Any]:
+        """The checkpoint manifest of this agent (:func:`twinrl.checkpoint.manifest_for`):
+        algorithm ``"dqn"``, the hash of ``asdict(config)``, a flat ``Box`` of ``obs_size``
+        entries and the action space. :meth:`load` refuses a file whose manifest differs."""
+        observation = gym.spaces.Box(-np.inf, np.inf, shape=(self.obs_size,), dtype=np.float32)
+        return manifest_for("dqn", asdict(self.config), observation, self.action_space)
 
     def save(self, path: str | Path) -> None:
         """Write :meth:`state_dict`, the replay storage (``replay.*``) and the pending n-step rows
-        (``pending.*``) to an ``.npz`` file, so :meth:`load` resumes training exactly."""
+        (``pending.*``) as a checkpoint (:func:`twinrl.checkpoint.save_checkpoint`: atomic,
+        checksummed, with :meth:`manifest`), so :meth:`load` resumes training exactly. The file is
+        written at ``path`` as given.
+
+        Raises:
+            CheckpointError: a weight holds NaN/inf (training diverged), or the file cannot be
+                written.
+        """
         arrays = dict(self.state_dict())
         arrays.update({f"replay.{k}": v for k, v in self.storage.state_dict().items()})
         pending = list(self.nstep.pending) if self.nstep is not None else []
@@ -478,27 +498,88 @@ class DQN:
             for name, value in rows._asdict().items():
                 if value is not None and name not in ("source", "discount"):
                     arrays[f"pending.{name}"] = value
-        np.savez(Path(path), **arrays)  # type: ignore[arg-type]
+        # NaN in the discount column means "the learner's gamma" (see Storage).
+        manifest = {**self.manifest(), "allow_nonfinite": ["replay.buffer.discount"]}
+        save_checkpoint(path, arrays, manifest)
 
     def load(self, path: str | Path) -> None:
-        """Restore a :meth:`save` file (read with ``allow_pickle=False``)."""
-        with np.load(Path(path), allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        self.load_state_dict(arrays)
+        """Restore a :meth:`save` file (:func:`twinrl.checkpoint.load_checkpoint`, no pickle).
+
+        Raises:
+            CheckpointError: the file is missing, damaged or not finite, was written by another
+                run (its manifest differs from :meth:`manifest`: another config or spaces), or
+                holds a state this agent cannot take; the agent is unchanged then.
+        """
+        arrays, _ = load_checkpoint(path, expect=self.manifest())
+        state = {k: v for k, v in arrays.items() if not k.startswith(("replay.", "pending."))}
         replay = {k[len("replay.") :]: v for k, v in arrays.items() if k.startswith("replay.")}
+        pending = self._pending_rows({k: v for k, v in arrays.items() if k.startswith("pending.")})
+        storage = Storage(self.storage.capacity, self.storage.n_domains - 1)
         if replay:
-            self.storage.load_state_dict(replay)
-        count = int(arrays.get("pending.count", np.array(0)))
+            storage.load_state_dict(replay)  # checked before this agent changes
+        self.load_state_dict(state)
+        self.storage = storage if replay else self.storage
         if self.nstep is not None:
             self.nstep.pending.clear()
-            mask = arrays.get("pending.next_mask")
-            for i in range(count):
-                row = (arrays[f"pending.{name}"][i] for name in _PENDING)
-                terminated = bool(arrays["pending.terminated"][i])
-                self.nstep.pending.append((*row, terminated, None if mask is None else mask[i]))
+            self.nstep.pending.extend(pending)
+
+    def _pending_rows(self, arrays: Mapping[str, NDArray[Any]]) -> list[tuple[Any, ...]]:
+        """The pending n-step rows of a :meth:`save` file, checked against this agent."""
+        count_array = np.asarray(arrays.get("pending.count", np.array(0)))
+        if count_array.shape != () or count_array.dtype.kind not in "iu" or count_array < 0:
+            raise CheckpointError(f"checkpoint pending.count={count_array!r} is not an int >= 0")
+        count = int(count_array)
+        if count and self.nstep is None:
+            raise CheckpointError(f"checkpoint holds {count} pending n-step rows; n_step is 1")
+        branch = () if self.discrete else (self.n_branches,)
+        obs_shape = (count, self.obs_size)
+        given_obs = np.shape(arrays.get("pending.obs", ()))
+        if (
+            len(given_obs) > 1
+            and given_obs[0] == count
+            and math.prod(given_obs[1:]) == self.obs_size
+        ):
+            obs_shape = given_obs  # observations keep their own shape (e.g. a 2-D Box)
+        shapes = {
+            "obs": (obs_shape, "fib"), "action": ((count, *branch), "i"), "reward": ((count,), "f"),
+            "next_obs": (obs_shape, "fib"), "terminated": ((count,), "b"),
+            "next_mask": ((count, self.n_branches * self.n_actions), "i"),
+        }  # fmt: skip
+        names = {f"pending.{k}": v for k, v in shapes.items() if count}
+        if "pending.next_mask" not in arrays:
+            names.pop("pending.next_mask", None)
+        given = {k: v for k, v in arrays.items() if k != "pending.count"}
+        rows = check_state_dict(given, names, owner="DQN checkpoint") if count else {}
+        mask = rows.get("pending.next_mask")
+        return [
+            (
+                *(rows[f"pending.{name}"][i] for name in _PENDING),
+                bool(rows["pending.terminated"][i]),
+                None if mask is None else mask[i],
+            )
+            for i in range(count)
+        ]
 
     def hyperparameters(self) -> dict[str, Any]:
         return asdict(self.config)
 
 
 _PENDING = ("obs", "action", "reward", "next_obs")
+_COUNTERS = ("adam.step", "iteration", "learn_calls", "gradient_steps")
+
+
+def _kind(array: NDArray[Any]) -> str:
+    """The dtype kind :func:`~twinrl.checkpoint.check_state_dict` compares: f, i or b."""
+    return {"u": "i", "c": "f"}.get(array.dtype.kind, array.dtype.kind)
+
+
+def _rng_state(words: NDArray[Any]) -> Any:
+    """The PCG64 state stored as :func:`~twinrl.contract.pcg64_to_array` words, checked."""
+    state = pcg64_from_array(np.asarray(words))
+    try:
+        np.random.PCG64().state = state
+    except (ValueError, TypeError, OverflowError) as err:
+        raise CheckpointError(f"DQN state entry 'rng' is not a PCG64 state ({err})") from err
+    if state["has_uint32"] not in (0, 1) or not 0 <= state["uinteger"] < 2**32:
+        raise CheckpointError("DQN state entry 'rng' is not a PCG64 state (bad cached word)")
+    return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Transitions, as_generator
 from twinrl.agents.selection import UNIFORMS_PER_ACTION, epsilon_at, epsilon_greedy
+from twinrl.checkpoint import check_state_dict
 from twinrl.errors import ConfigError, ConfigTypeError
 from twinrl.resources import check_memory, qtable_bytes
 from twinrl.validation import check_choice, check_float, check_int, set_field
@@ -194,11 +196,23 @@ class QLearning:
     def state_dict(self) -> dict[str, NDArray[Any]]:
         return {"q": self.q.copy(), "iteration": np.array(self.iteration, dtype=np.int64)}
 
-    def load_state_dict(self, state: dict[str, NDArray[Any]]) -> None:
-        q = np.asarray(state["q"], dtype=np.float64)
-        if q.shape != self.q.shape:
-            raise ValueError(f"Q-table of shape {q.shape} does not fit this agent's {self.q.shape}")
-        self.q = q.copy()
+    def load_state_dict(self, state: Mapping[str, NDArray[Any]], *, validate: bool = True) -> None:
+        """Restore :meth:`state_dict` output: ``q`` (a finite float table of this agent's shape)
+        and ``iteration`` (an integer >= 0).
+
+        Args:
+            state: the arrays to load; they are copied.
+            validate: check the state first (the default). ``False`` skips the checks for a state
+                the caller built from this agent's own ``state_dict()`` in memory.
+
+        Raises:
+            CheckpointError: a key is missing or extra, ``q`` has another shape, is not float or
+                holds NaN/inf, or ``iteration`` is not an integer >= 0; nothing is changed then.
+        """
+        if validate:
+            expected = {"q": (self.q.shape, "f"), "iteration": ((), "i")}
+            state = check_state_dict(state, expected, owner="QLearning", counters=("iteration",))
+        self.q = np.array(state["q"], dtype=np.float64)
         self.iteration = int(state["iteration"])
 
     def spawn(self, rng: np.random.Generator) -> QLearning:

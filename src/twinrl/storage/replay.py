@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from twinrl.checkpoint import check_state_dict
 from twinrl.contract import PHYSICAL, Transitions, pcg64_from_array, pcg64_to_array
+from twinrl.errors import CheckpointError
 
 TWIN = "twin"
 """Mixture key for the pooled twin domains 1..K (uniform over their stored transitions)."""
@@ -279,35 +281,104 @@ class Storage:
         return out
 
     def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
-        """Restore :meth:`state_dict` output; capacity and domain count must match."""
+        """Restore :meth:`state_dict` output; capacity and domain count must match.
+
+        A state without ``buffer.discount`` (written before discounts existed) loads as one-step
+        rows (NaN discounts).
+
+        Raises:
+            CheckpointError: a key is missing or unknown, capacity or domain count differ, an entry
+                has another shape or dtype kind, a float buffer holds NaN/inf (``discount``: NaN or
+                a value in [0, 1]), a size or write position is out of range, or the RNG state is
+                invalid; the message names the key, and nothing is changed then.
+        """
+        if not isinstance(state, Mapping):
+            raise CheckpointError(f"Storage.load_state_dict takes a dict, got {type(state)}")
         missing = {"capacity", "n_domains", "size", "next", "rng"} - set(state)
         if missing:
-            raise ValueError(
-                f"state dict lacks {sorted(missing)}; pass Storage.state_dict() output"
+            raise CheckpointError(
+                f"Storage state lacks {sorted(missing)}; pass Storage.state_dict() output"
             )
+        for key in ("n_domains", "capacity"):
+            value = np.asarray(state[key])
+            if value.shape != () or value.dtype.kind not in "iu":
+                raise CheckpointError(f"Storage state entry {key!r} must be an integer scalar")
         shape = (int(state["n_domains"]), int(state["capacity"]))
         if shape != (self.n_domains, self.capacity):
-            raise ValueError(
-                f"state dict is for {shape[0] - 1} twin domains and capacity {shape[1]}; this "
+            raise CheckpointError(
+                f"Storage state is for {shape[0] - 1} twin domains and capacity {shape[1]}; this "
                 f"storage has {self.n_domains - 1} and {self.capacity}"
             )
+        expected = {
+            "capacity": ((), "i"), "n_domains": ((), "i"), "size": ((shape[0],), "i"),
+            "next": ((shape[0],), "i"), "rng": ((6,), "i"),
+        }  # fmt: skip
+        given_buffers = [str(k) for k in state if str(k).startswith("buffer.")]
+        if given_buffers:
+            expected.update(_buffer_spec(state, shape))
+            if "buffer.discount" not in state:  # written before discounts existed: one-step
+                expected.pop("buffer.discount")
+        checked = check_state_dict(
+            state, expected, owner="Storage", allow_nonfinite=("buffer.discount",)
+        )
+        size, next_slot = checked["size"], checked["next"]
+        if (size < 0).any() or (size > self.capacity).any():
+            raise CheckpointError(
+                f"Storage state entry 'size' is {size.tolist()}; each must be in [0, {self.capacity}]"
+            )
+        if (next_slot < 0).any() or (next_slot >= self.capacity).any():
+            raise CheckpointError(
+                f"Storage state entry 'next' is {next_slot.tolist()}; each must be in "
+                f"[0, {self.capacity - 1}]"
+            )
+        if size.any() and not given_buffers:
+            raise CheckpointError("Storage state has sizes > 0 but no buffer.* arrays")
+        discount = checked.get("buffer.discount")
+        if discount is not None:
+            given = discount[~np.isnan(discount)]
+            if given.size and not ((given >= 0.0) & (given <= 1.0)).all():
+                raise CheckpointError(
+                    "Storage state entry 'buffer.discount' must hold NaN or values in [0, 1] "
+                    "(gamma^k)"
+                )
+        rng_state = pcg64_from_array(checked["rng"])
+        try:
+            np.random.PCG64().state = rng_state
+        except (ValueError, TypeError, OverflowError) as err:
+            raise CheckpointError(
+                f"Storage state entry 'rng' is not a PCG64 state ({err})"
+            ) from err
         buffers = {
-            k[len("buffer.") :]: np.array(v) for k, v in state.items() if k.startswith("buffer.")
+            k[len("buffer.") :]: np.array(v) for k, v in checked.items() if k in given_buffers
         }
-        if buffers and not {"obs", "action", "reward", "next_obs", "terminated", "source"} <= set(
-            buffers
-        ):
-            raise ValueError("state dict has an incomplete set of buffers")
-        if any(v.shape[:2] != shape for v in buffers.values()):
-            raise ValueError(f"state dict buffers must have leading shape {shape}")
-        if buffers and "discount" not in buffers:  # written before discounts existed: one-step
+        if given_buffers and "discount" not in buffers:
             buffers["discount"] = np.full(shape, np.nan)
-        if buffers and buffers["discount"].shape != shape:
-            raise ValueError(f"state dict buffer.discount must have shape {shape}")
         self._arrays = buffers or None
-        self._size = np.array(state["size"], dtype=np.int64)
-        self._next = np.array(state["next"], dtype=np.int64)
-        self._bitgen.state = pcg64_from_array(np.asarray(state["rng"]))
+        self._size = np.array(size, dtype=np.int64)
+        self._next = np.array(next_slot, dtype=np.int64)
+        self._bitgen.state = rng_state
+
+
+def _buffer_spec(
+    state: Mapping[str, Any], dims: tuple[int, int]
+) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Expected ``(shape, kinds)`` of every ``buffer.*`` entry: leading axes ``dims``; the
+    per-transition shapes of observations, actions and masks are taken from the state (those of
+    ``obs`` and ``next_obs`` must agree)."""
+
+    def rows(name: str) -> tuple[int, ...]:
+        got = np.shape(state.get(f"buffer.{name}", ()))
+        return tuple(got[2:]) if len(got) >= 2 else ()
+
+    obs = rows("obs")
+    spec = {
+        "obs": ((*dims, *obs), "fib"), "action": ((*dims, *rows("action")), "i"),
+        "reward": (dims, "f"), "next_obs": ((*dims, *obs), "fib"), "terminated": (dims, "b"),
+        "source": (dims, "i"), "discount": (dims, "f"),
+    }  # fmt: skip
+    if "buffer.next_mask" in state:
+        spec["next_mask"] = ((*dims, *rows("next_mask")), "ib")
+    return {f"buffer.{name}": value for name, value in spec.items()}
 
 
 __all__ = ["PHYSICAL", "TWIN", "Storage"]
