@@ -7,8 +7,10 @@ member per array) with two reserved members:
   (see :func:`manifest_for`) name the format version, the twinrl version, the algorithm, a SHA-256
   of the canonical JSON of the configuration and a canonical description of both spaces.
 * ``__twinrl_checksum__``: SHA-256 over the manifest bytes and every array's name, dtype, shape and
-  bytes (in name order), so any change to any byte that ``zip``'s CRC-32 misses is still caught.
+  bytes (in name order), so any change to the data that ``zip``'s CRC-32 misses is still caught.
 
+The zip comment, the last bytes of the file, is ``twinrl-sha256:`` and the hex SHA-256 of every
+byte before it; it catches changes to the zip's own metadata too, which readers partly ignore.
 Files are written atomically (a temporary file in the same directory, then ``os.replace``), with
 fixed zip timestamps, so the same input gives the same bytes. :func:`load_checkpoint` reads every
 member itself with ``allow_pickle`` off: the ``.npy`` header is checked against the member's size
