@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -26,9 +26,11 @@ from twinrl.validation import check_bool, check_int
 
 MAX_BUDGET = 10**9
 """Most physical iterations of one run (its history holds a float per iteration and key)."""
-EVAL_SHARE = 0.1
-"""Default evaluation schedule: evaluate while the evaluation's twin steps stay within this share of
-the run's physical iterations plus twin work (so evaluation costs about 10% at most)."""
+EVAL_SHARE = 0.05
+"""Default evaluation schedule: evaluate when one more evaluation keeps the evaluations' twin calls
+within this share of the run's physical iterations plus twin calls. One twin call costs about one
+physical iteration, but an evaluation also pays the policy's and the rollout's overhead, so 5% of
+calls keeps the measured time overhead under 10% (``benchmarks/eval_overhead.py``)."""
 
 
 @dataclass
@@ -97,6 +99,7 @@ def train(
     env = gym.make(env) if isinstance(env, str) else env
     if twin is None and (assists or evaluate):
         twin = DigitalTwin(env)
+    digital = cast(DigitalTwin, twin)  # used only where assists or evaluate: then never None
     for assist in assists:  # each assist checks the env and twin it will use, before any step
         bind = getattr(assist, "bind", None)
         if callable(bind):
@@ -109,28 +112,31 @@ def train(
         if hasattr(agent, "begin_iteration"):
             agent.begin_iteration(i)
         mask = info.get("action_mask")
-        if twin is not None:
-            twin.sync(twin.capture(env))  # the identical domain mirrors s_t
+        if assists:  # (twin is not None) the identical domain mirrors s_t
+            digital.sync(digital.capture(env))
         action = agent.act(obs, explore=True, mask=mask)
-        if twin is not None:  # an assist with vet() may replace a risky action (SafeExploration)
-            for vetting in vetters:
-                action = vetting.vet(StepContext(i, obs, mask, action, twin), agent)
+        for vetting in vetters:  # an assist with vet() may replace a risky action (SafeExploration)
+            action = vetting.vet(StepContext(i, obs, mask, action, digital), agent)
         next_obs, reward, terminated, truncated, next_info = env.step(action)
         agent.learn(Transitions.single(obs, action, float(reward), next_obs, terminated,
                                        next_info.get("action_mask")))  # fmt: skip
-        if twin is not None:
-            ctx = StepContext(i, obs, mask, action, twin)
-            for assist in assists:
-                assist.after_step(ctx, agent)
+        for assist in assists:
+            assist.after_step(StepContext(i, obs, mask, action, digital), agent)
         log.step(i, float(reward), agent, next_info)
         if terminated or truncated:
             log.episode_end(i)
             obs, info = env.reset(options=reset_options)
-            start = _episode_start(obs, info, twin, env)
+            start = _episode_start(obs, info, twin if log.long_episodes else None, env)
         else:
             obs, info = next_obs, next_info
-        if evaluate and twin is not None and log.due(i, twin.evaluations, eval_every):
-            log.evaluated(i, *greedy_return(twin, agent, *start, max_steps=eval_steps, steps=True))
+        if evaluate and log.due(i, digital.calls, eval_every):
+            # one-step episodes: the env is at the start state right now, capture it only now
+            at_start = start[2] is None and log.episode_first == i + 1
+            if at_start:
+                start = _episode_start(obs, info, digital, env)
+            if start[2] is not None:
+                greedy = greedy_return(digital, agent, *start, max_steps=eval_steps, steps=True)
+                log.evaluated(i, *greedy)
         if callback is not None:
             callback(i, log.run)
         if max_episodes is not None and log.run.episodes >= max_episodes:
@@ -194,11 +200,22 @@ class _Log:
         self.run.episode_lengths.append(i - self.episode_first + 1)
         self.episode_return, self.episode_first = 0.0, i + 1
 
-    def due(self, i: int, twin_work: int, every: int | None) -> bool:
-        """Whether to evaluate after iteration ``i`` (see ``train``'s ``eval_every``)."""
+    @property
+    def long_episodes(self) -> bool:
+        """Whether the last finished episode took more than one step: then the evaluation's
+        start state is captured at every reset (one-step episodes capture it on demand)."""
+        return not self.run.episode_lengths or self.run.episode_lengths[-1] > 1
+
+    def due(self, i: int, twin_calls: int, every: int | None) -> bool:
+        """Whether to evaluate after iteration ``i`` (see ``train``'s ``eval_every``): every
+        ``every`` iterations, or when one more evaluation, estimated as long as the last physical
+        episode (the current one, before any has ended), keeps the evaluations within
+        :data:`EVAL_SHARE` of the iterations plus twin calls so far."""
         if every is not None:
             return i % every == 0 or i == 1
-        return self.run.eval_steps <= EVAL_SHARE * (i + twin_work)
+        lengths = self.run.episode_lengths
+        estimate = lengths[-1] if lengths else i - self.episode_first + 1
+        return self.run.eval_steps + estimate <= EVAL_SHARE * (i + twin_calls)
 
     def evaluated(self, i: int, value: float, steps: int) -> None:
         self.last_greedy = self.history["greedy_return"][i - 1] = value

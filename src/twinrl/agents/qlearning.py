@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import Transitions, as_generator
-from twinrl.agents.selection import UNIFORMS_PER_ACTION, epsilon_at, epsilon_greedy
+from twinrl.agents.selection import UNIFORMS_PER_ACTION, epsilon_at, epsilon_greedy, q_update
 from twinrl.checkpoint import check_state_dict
 from twinrl.errors import ConfigError, ConfigTypeError
 from twinrl.resources import check_memory, qtable_bytes
@@ -113,7 +113,7 @@ class QLearning:
     @property
     def epsilon(self) -> float:
         c = self.config
-        return epsilon_at(self.iteration, c.eps_min, c.eps0, c.beta)
+        return float(epsilon_at(self.iteration, c.eps_min, c.eps0, c.beta))
 
     def begin_iteration(self, iteration: int) -> None:
         """Set the 1-based physical iteration that drives the exploration schedule."""
@@ -164,7 +164,7 @@ class QLearning:
                     target = target + gamma * float(row.max())
             q = self.q[s, a]
             td = target - q
-            self.q[s, a] = q + c.lr * td
+            self.q[s, a] = q_update(q, c.lr, target)
             td_sum += abs(td)
         return {"td_abs_mean": td_sum / max(len(transitions), 1)}
 
@@ -184,7 +184,7 @@ class QLearning:
             return None
         q = self.q[s, a]
         td = (transitions.reward + self.config.reward_offset) - q
-        self.q[s, a] = q + self.config.lr * td
+        self.q[s, a] = q_update(q, self.config.lr, transitions.reward + self.config.reward_offset)
         return {"td_abs_mean": float(np.abs(td).mean())}
 
     def _state_index(self, obs: Any) -> int:

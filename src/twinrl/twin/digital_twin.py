@@ -45,6 +45,9 @@ class DigitalTwin:
         self.evaluations = 0
         """Number of domain steps simulated so far (the twin's work, reported beside the
         physical iterations)."""
+        self.calls = 0
+        """Number of :meth:`step_domains` calls so far (each steps K domains at once; what a
+        batched twin's time is roughly proportional to)."""
 
     def capture(self, env: gym.Env[Any, Any]) -> Any:
         """A snapshot of the physical env's current state, in this twin's snapshot mode."""
@@ -73,4 +76,5 @@ class DigitalTwin:
         if len(states) == 0:
             raise ValueError("step_domains needs at least one domain")
         self.evaluations += len(states)
+        self.calls += 1
         return self.backend.step(states, np.asarray(actions, dtype=np.int64))
