@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
-from twinrl.agents import QLearning
+from twinrl.agents import QLearning, Transitions
 from twinrl.checkpoint import (
     CHECKSUM_KEY,
     FORMAT_VERSION,
@@ -403,8 +403,6 @@ def test_qlearning_checkpoint_round_trip(tmp_path: Path) -> None:
 
 
 def filled_storage() -> Storage:
-    from twinrl.agents import Transitions
-
     storage = Storage(capacity=4, n_twin_domains=1, seed=0)
     storage.add(
         Transitions(
@@ -472,8 +470,6 @@ def test_dqn_refuses_bad_state_and_resumes(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     for _ in range(12):
         obs, nxt = rng.random(2), rng.random(2)
-        from twinrl.agents import Transitions
-
         agent.learn(Transitions.single(obs, int(rng.integers(3)), float(rng.random()), nxt, False))
     agent.save(tmp_path / "dqn.npz")
     resumed = DQN(2, gym.spaces.Discrete(3), config, rng=5)
