@@ -38,7 +38,7 @@ def test_third_party_env_passes_the_conformance_kit_without_adapter_code(
 
 
 # a deep-copy twin copies Taxi's transition table at every domain step: keep its run short
-@pytest.mark.parametrize(("env_id", "budget"), [("FrozenLake-v1", 300), (TAXI, 120)])
+@pytest.mark.parametrize(("env_id", "budget"), [("FrozenLake-v1", 300), (TAXI, 40)])
 def test_action_trials_train_a_tabular_agent_on_a_third_party_env(env_id: str, budget: int) -> None:
     env = gym.make(env_id)
     agent = QLearning.for_env(env, rng=0)
