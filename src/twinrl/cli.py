@@ -21,6 +21,7 @@ import numpy as np
 
 from twinrl import __version__
 from twinrl.algorithms import ALGORITHMS, Streams, build_algorithm
+from twinrl.checkpoint import manifest_for, save_checkpoint
 from twinrl.config import TrainConfig, build_config
 from twinrl.envs import ENV_IDS
 from twinrl.errors import ConfigError, TwinrlError, short_repr
@@ -232,7 +233,8 @@ def _train(cfg: TrainConfig, run_dir: RunDir, *, progress: bool) -> None:
                    "final_greedy_return": float(greedy[-1]),
                    "mean_return_last_10_episodes": float(np.mean(returns)) if returns else None}  # fmt: skip
         run_dir.write_json("summary.json", summary)  # NaN (no evaluation) is written as null
-        run_dir.write_with("checkpoint.npz", lambda fh: np.savez(fh, **agent.state_dict()))
+        manifest = manifest_for(cfg.algo, cfg.to_dict(), env.observation_space, env.action_space)
+        save_checkpoint(run_dir.claim("checkpoint.npz"), agent.state_dict(), manifest)
         run_dir.finish()
     except KeyboardInterrupt as exc:
         run_dir.abandon()

@@ -143,7 +143,7 @@ class RunDir:
 
     def write_with(self, rel: str, write: Callable[[IO[bytes]], object]) -> Path:
         """Write ``rel`` by calling ``write(binary file)`` on a temporary file moved into place."""
-        target = self._claim(rel)
+        target = self.claim(rel)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_TMP)
         try:
             os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; a plain open() would honour the umask
@@ -167,7 +167,7 @@ class RunDir:
     def append_line(self, rel: str, line: str) -> None:
         """Append one line to ``rel`` (created empty by the first call of this run)."""
         new = rel not in self._files
-        target = self._claim(rel)
+        target = self.claim(rel)
         with target.open("w" if new else "a") as fh:
             fh.write(line.rstrip("\n") + "\n")
 
@@ -186,7 +186,7 @@ class RunDir:
         moved = []
         for file in sorted(p for p in source.rglob("*") if p.is_file()):
             rel = str(PurePosixPath(rel_dir, *file.relative_to(source).parts))
-            target = self._claim(rel)
+            target = self.claim(rel)
             os.replace(file, target)
             moved.append(rel)
         return moved
@@ -208,9 +208,9 @@ class RunDir:
         (the files written so far stay, listed in the marker)."""
         _remove_empty(self._created)
 
-    def _claim(self, rel: str) -> Path:
+    def claim(self, rel: str) -> Path:
         """The path of ``rel``, after listing it in the marker; refuses a file twinrl did not
-        write."""
+        write. For a writer that writes atomically itself (e.g. ``save_checkpoint``)."""
         target = self.path / rel
         if rel not in self._files:
             if rel not in self._old and (target.exists() or target.is_symlink()):

@@ -152,3 +152,17 @@ def test_reproduce_without_torch_skips_deep_experiments_or_names_the_extra(
     )
     assert not (tmp_path / "all" / "deep").exists()
     assert "skipping deep" in capsys.readouterr().err
+
+
+def test_train_checkpoint_carries_its_manifest_and_refuses_another_run(tmp_path: Path) -> None:
+    from twinrl.checkpoint import load_checkpoint
+    from twinrl.errors import CheckpointError
+
+    args = ["train", "--algo", "ql", "--budget", "20", "--set", "env_kwargs.n_tasks=4",
+            "--no-progress", "--out", str(tmp_path / "a")]  # fmt: skip
+    assert main(args) == 0
+    arrays, manifest = load_checkpoint(tmp_path / "a" / "checkpoint.npz")
+    assert manifest["algorithm"] == "ql" and arrays["q"].shape == (1, 24)
+    other = dict(manifest, algorithm="dteql")
+    with pytest.raises(CheckpointError, match="dteql"):
+        load_checkpoint(tmp_path / "a" / "checkpoint.npz", expect=other)
