@@ -21,6 +21,8 @@ class Spawnable(Agent, Protocol):
 
     def begin_iteration(self, iteration: int) -> None: ...
 
+    def load_state_dict(self, state: dict[str, NDArray[Any]], *, validate: bool = True) -> None: ...
+
 
 class TwinAgents:
     """``n_agents`` twin agents, each with its own parameters, act epsilon-greedily from the synced
@@ -94,9 +96,9 @@ class TwinAgents:
                 for other in states[1:]:
                     delta += np.asarray(other[key], dtype=np.float64) - base
                 merged[key] = base + delta / (1 + self.n_agents)
-        agent.load_state_dict(merged)
+        agent.load_state_dict(merged)  # validated once, on the physical agent
         for twin_agent in self.agents:
-            twin_agent.load_state_dict(merged)
+            twin_agent.load_state_dict(merged, validate=False)
         self._base = {key: np.array(value, copy=True) for key, value in merged.items()}
 
 
