@@ -244,7 +244,11 @@ def _check_args(
         if value is not None:
             check_int(label, value, 1, MAX_BUDGET)
     check_bool("evaluate", evaluate)
-    if isinstance(track_info, str) or not all(isinstance(k, str) for k in track_info):
+    if (
+        isinstance(track_info, str)
+        or not isinstance(track_info, (list, tuple))
+        or not all(isinstance(k, str) for k in track_info)
+    ):
         raise ConfigTypeError(
             f"track_info must be a sequence of info key strings, e.g. ('failed',), "
             f"got {short_repr(track_info)}"

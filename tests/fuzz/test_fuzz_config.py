@@ -37,9 +37,9 @@ BAD = st.one_of(
     st.just(object()),
 )
 """Values that no numeric, boolean, choice or tuple field accepts (``None`` is allowed only for
-the optional fields ``evaluate`` and ``sensing_radius``, which are skipped for it below)."""
+the optional fields ``eval_every`` and ``sensing_radius``, which are skipped for it below)."""
 
-OPTIONAL = {"evaluate", "sensing_radius"}
+OPTIONAL = {"eval_every", "sensing_radius"}
 STRING_FIELDS = {"env", "algo", "backend", "tie_break", "formulation", "observation",
                  "action_space"}  # fmt: skip
 

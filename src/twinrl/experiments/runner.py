@@ -23,6 +23,7 @@ from twinrl.errors import ConfigError, short_repr
 from twinrl.experiments import ap_figures, edge_report, edge_tables, uav_figures
 from twinrl.experiments.parallel import Interrupted, on_result
 from twinrl.outdir import RunDir, to_json
+from twinrl.validation import check_int
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ def reproduce(
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{label}={short_repr(value)} is out of range; allowed: an int >= 1")
+    check_int("seed", seed, 0, 2**63 - 1)
     run_dir = RunDir.open(out, "reproduce", overwrite=overwrite)
     finished = 0
 

@@ -24,7 +24,12 @@ from numpy.typing import NDArray
 from twinrl.checkpoint import check_state_dict
 from twinrl.contract import PHYSICAL, Transitions, pcg64_from_array, pcg64_to_array
 from twinrl.errors import CheckpointError
+from twinrl.validation import check_int
 
+MAX_CAPACITY = 10**9
+"""Most transitions kept per domain (the memory check refuses what would not fit before that)."""
+MAX_DOMAINS = 10**6
+"""Most digital domains of one storage."""
 TWIN = "twin"
 """Mixture key for the pooled twin domains 1..K (uniform over their stored transitions)."""
 
@@ -51,13 +56,8 @@ class Storage:
         *,
         seed: int | np.random.SeedSequence | None = None,
     ) -> None:
-        for name, value, low in (("capacity", capacity, 1), ("n_twin_domains", n_twin_domains, 0)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f"{name} must be an int >= {low}, got {value!r}")
-            if value < low:
-                raise ValueError(f"{name}={value!r} is out of range; allowed: an int >= {low}")
-        self.capacity = int(capacity)
-        self.n_domains = int(n_twin_domains) + 1
+        self.capacity = check_int("capacity", capacity, 1, MAX_CAPACITY)
+        self.n_domains = check_int("n_twin_domains", n_twin_domains, 0, MAX_DOMAINS) + 1
         self._bitgen = np.random.PCG64(seed)
         self.rng = np.random.Generator(self._bitgen)
         self._size = np.zeros(self.n_domains, dtype=np.int64)
