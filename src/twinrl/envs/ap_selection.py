@@ -172,12 +172,5 @@ class APSelectionEnv(Snapshots, gym.Env[Any, int]):
         obs = observe(self.params, self._state)
         return obs, float(reward[0]), bool(terminated[0]), False, info
 
-    @property
-    def state(self) -> APSelectionState:
-        """The current state (read-only arrays; use :meth:`get_state` for a snapshot with RNG)."""
-        if self._state is None:
-            raise RuntimeError("call reset() first")
-        return self._state
-
 
 __all__ = ["APSelectionEnv", "APSelectionParams", "APSelectionState"]

@@ -408,18 +408,6 @@ class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
         truncated = np.broadcast_to(truncated, reward.shape).copy()
         return DomainSteps(nxt, observe(self.params, nxt), reward, terminated, truncated, None)
 
-    def observe(self, state: MultiUAVState, global_view: bool = False) -> NDArray[np.float32]:
-        """Observation of ``state`` (a global one with ``global_view``), see :func:`observe`."""
-        return observe(self.params, state, global_view)
-
-    def encode_action(self, moves: Any) -> NDArray[np.int64]:
-        """Per-UAV moves -> flat action index, see :func:`encode_action`."""
-        return encode_action(self.params, moves)
-
-    def decode_action(self, flat: Any) -> NDArray[np.int64]:
-        """Flat action index -> per-UAV moves, see :func:`decode_action`."""
-        return decode_action(self.params, flat)
-
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

@@ -51,13 +51,6 @@ def squared_ground_distances(
     return dx * dx + dy * dy
 
 
-def link_distances(
-    uav_pos: NDArray[np.float64], user_pos: NDArray[np.float64], height: float
-) -> NDArray[np.float64]:
-    """3-D distances ``(..., M, N)`` between M UAVs at ``height`` and N ground users."""
-    return np.sqrt(squared_ground_distances(uav_pos, user_pos) + height * height)
-
-
 def _splitmix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
     # uint64 array arithmetic wraps modulo 2**64, which is what SplitMix64 relies on.
     x = (x ^ (x >> np.uint64(30))) * _MIX1

@@ -203,8 +203,3 @@ def run_preset(
     """Run the named preset (``instances`` overrides its task sets per N)."""
     grid = PRESETS[preset] if instances is None else replace(PRESETS[preset], instances=instances)
     return run_grid(grid, seed=seed, workers=workers, progress=progress)
-
-
-def scaled(preset: Preset, **changes: Any) -> Preset:
-    """A preset with some fields replaced (``--set`` style overrides)."""
-    return replace(preset, **changes)
