@@ -66,7 +66,7 @@ def counter_normals(
     A counter-based generator (SplitMix64 of the counter, Box-Muller) lets a batch of states, each
     with its own key and step, draw its noise in one vectorized call: a state carries its RNG as
     plain arrays, so a twin that copies the state replays exactly the physical randomness, and a
-    domain given another key (:func:`twinrl.envs.multi_uav.reseed`) draws an independent future.
+    domain given another key (:func:`twinrl.envs.uav_dynamics.reseed`) draws an independent future.
     """
     keys = np.asarray(key, dtype=np.uint64)[..., None, None]
     steps = np.asarray(step, dtype=np.uint64)[..., None, None]

@@ -1,0 +1,313 @@
+"""Multi-UAV network dynamics (paper 000, Section IV-B): params, state and pure batched kernels.
+
+:class:`MultiUAVParams` and :class:`MultiUAVState` describe the network; the functions here are its
+pure transition (:func:`step_batch`), observation (:func:`observe`), rate model
+(:func:`user_rates`) and action coding. :class:`twinrl.envs.multi_uav.MultiUAVEnv` wraps them in
+the gymnasium API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twinrl.envs import uav_kernels as k
+from twinrl.errors import ConfigError
+from twinrl.validation import check_choice, check_float, check_float_tuple, check_int, set_field
+
+N_MOVES = len(k.MOVES)
+"""Per-UAV actions: 0 stay, 1 +x, 2 -x, 3 +y, 4 -y."""
+MAX_FLAT_UAVS = 8  # 5**8 = 390,625 flat actions; beyond that use action_space="multi"
+HIDDEN = -1.0
+"""Coordinate written in the observation for a user no UAV can sense."""
+
+
+@dataclass(frozen=True)
+class MultiUAVParams:
+    """Parameters of the multi-UAV network (paper 000, Section IV-B).
+
+    The paper gives ``N = 100``, ``M = 4``, ``p = 100 mW``, ``sigma^2 = -174 dBm/Hz``, a height of
+    5 m and a speed of 8 m/s, and says there are 10 users. ``M = 4`` is the number of UAVs; ``N`` is
+    not defined, and since the users are 10 we read ``N = 100`` as the side of the square area in
+    metres (:attr:`area_side`). The carrier frequency, the bandwidth per user, the time slot, the
+    hangar position, the episode length and the user mobility are not given; the defaults below
+    are our choices.
+    """
+
+    n_users: int = 10
+    """Number of ground users (10 in the paper), an integer in [1, 10000]."""
+    n_uavs: int = 4
+    """M, the number of UAVs acting as mobile access points (4 in the paper), an integer in
+    [1, 64] (at most 8 with ``action_space="flat"``)."""
+    area_side: float = 100.0
+    """Side of the square service area ``[0, area_side]^2`` in metres, in [0.001, 1e6]; our reading
+    of ``N = 100``."""
+    episode_steps: int = 50
+    """Time slots per episode, an integer in [1, 2**31 - 1]; the episode is truncated (not
+    terminated) after this many steps."""
+    tx_power: float = 0.1
+    """Transmit power p of a UAV in watts (100 mW), in [1e-15, 1e4]."""
+    noise_psd_dbm: float = -174.0
+    """Noise power spectral density N0 (sigma^2 in the paper) in dBm/Hz, in [-300, 100]."""
+    bandwidth: float = 1e6
+    """OFDM bandwidth B allotted to each user, in Hz (no interference between users), in
+    [1, 1e12]."""
+    carrier_frequency: float = 2.4e9
+    """Carrier frequency f in Hz, in [1e3, 1e12]; Friis' wavelength is ``c / f`` (0.125 m at
+    2.4 GHz)."""
+    uav_height: float = 5.0
+    """Flight height of every UAV in metres, in [0.001, 1e4] (above 0, so no distance is 0)."""
+    uav_speed: float = 8.0
+    """UAV speed in m/s, in (0, 1e4]; a move covers ``uav_speed * slot`` metres."""
+    slot: float = 1.0
+    """Duration dt of a time slot (one step) in seconds, in (0, 1e6]."""
+    hangar: tuple[float, float] = (0.0, 0.0)
+    """Ground position ``(x, y)`` in metres where every UAV starts (default: the corner (0, 0));
+    each coordinate in [0, area_side]."""
+    user_speed_std: float = 1.0
+    """Gauss-Markov velocity spread sigma in m/s per axis, in [0, 1e4] (mean user speed
+    ``sigma sqrt(pi/2)``, about 1.25 m/s)."""
+    user_memory: float = 0.8
+    """Gauss-Markov memory ``a`` in [0, 1]: 0 redraws the velocity every slot, 1 keeps it."""
+    reward_centre: float = 0.0
+    """Mbit/s subtracted from the mean user rate in the reward, in [-1e12, 1e12] (0: the paper's
+    reward, the mean rate). The env never terminates, so a constant offset changes every policy's
+    value by the same amount and leaves their ranking unchanged; centring the reward near the rates reached (about
+    20 Mbit/s at the defaults) lets a value network spend its precision on the differences between
+    actions instead of on a common level of about ``20 / (1 - gamma)``. ``info["mean_rate"]``
+    is always the uncentred rate. (Subtracted, unlike ``QLearningConfig.reward_offset``, which an
+    agent adds to the rewards it learns from.)"""
+    sensing_radius: float | None = None
+    """``None``: every user's position is observed. Else a user is observed only when it is within
+    this ground distance (metres, in (0, 1e7]) of some UAV; the others are hidden (see the env
+    docstring)."""
+    action_space: Literal["multi", "flat"] = "multi"
+    """``multi``: ``MultiDiscrete([5] * M)``, one move per UAV. ``flat``: ``Discrete(5 ** M)``,
+    the moves encoded by :func:`encode_action`."""
+
+    def __post_init__(self) -> None:
+        set_field(self, "n_users", check_int("n_users", self.n_users, 1, 10_000))
+        set_field(self, "n_uavs", check_int("n_uavs", self.n_uavs, 1, 64))
+        set_field(
+            self, "episode_steps", check_int("episode_steps", self.episode_steps, 1, 2**31 - 1)
+        )
+        for name, low, high in (("area_side", 1e-3, 1e6), ("tx_power", 1e-15, 1e4),
+                                ("bandwidth", 1.0, 1e12), ("carrier_frequency", 1e3, 1e12),
+                                ("uav_height", 1e-3, 1e4), ("noise_psd_dbm", -300.0, 100.0),
+                                ("user_speed_std", 0.0, 1e4), ("user_memory", 0.0, 1.0),
+                                ("reward_centre", -1e12, 1e12)):  # fmt: skip
+            set_field(self, name, check_float(name, getattr(self, name), low, high))
+        set_field(
+            self, "uav_speed", check_float("uav_speed", self.uav_speed, 0.0, 1e4, low_open=True)
+        )
+        set_field(self, "slot", check_float("slot", self.slot, 0.0, 1e6, low_open=True))
+        hangar = check_float_tuple("hangar", self.hangar, 0.0, self.area_side, min_len=2, max_len=2)
+        set_field(self, "hangar", hangar)
+        if self.sensing_radius is not None:
+            radius = check_float("sensing_radius", self.sensing_radius, 0.0, 1e7, low_open=True)
+            set_field(self, "sensing_radius", radius)
+        check_choice("action_space", self.action_space, ("multi", "flat"))
+        if self.action_space == "flat" and self.n_uavs > MAX_FLAT_UAVS:
+            raise ConfigError(
+                f"n_uavs={self.n_uavs} gives 5**{self.n_uavs} flat actions; use n_uavs <= "
+                f"{MAX_FLAT_UAVS} or action_space='multi'"
+            )
+
+    @property
+    def n_flat_actions(self) -> int:
+        return int(N_MOVES**self.n_uavs)
+
+    @property
+    def wavelength(self) -> float:
+        return k.SPEED_OF_LIGHT / self.carrier_frequency
+
+    @property
+    def noise_psd(self) -> float:
+        """N0 in W/Hz."""
+        return k.dbm_per_hz_to_watt_per_hz(self.noise_psd_dbm)
+
+    @property
+    def obs_size(self) -> int:
+        size = 2 * (self.n_uavs + self.n_users)
+        return size if self.sensing_radius is None else size + self.n_users
+
+
+@dataclass(frozen=True)
+class MultiUAVState:
+    """Snapshot of a multi-UAV env; arrays may carry a leading batch axis.
+
+    ``uav_pos`` ``(M, 2)`` and ``user_pos``/``user_vel`` ``(N, 2)`` are in metres and m/s;
+    ``step`` counts the slots played; ``noise_key`` keys the counter-based mobility noise (the
+    randomness of every future step, see :func:`twinrl.envs.uav_kernels.counter_normals`).
+    ``rng_state`` is the env's ``np_random`` state, which draws the next episode's users at reset.
+    """
+
+    uav_pos: NDArray[np.float64]
+    user_pos: NDArray[np.float64]
+    user_vel: NDArray[np.float64]
+    step: NDArray[np.int64]
+    noise_key: NDArray[np.uint64]
+    rng_state: dict[str, Any] | None = field(default=None, compare=False)
+
+    def tile(self, batch: int) -> MultiUAVState:
+        """This (unbatched) state repeated ``batch`` times along a new leading axis (read-only
+        views; the dynamics never write into a state)."""
+        return MultiUAVState(
+            uav_pos=np.broadcast_to(self.uav_pos, (batch, *self.uav_pos.shape)),
+            user_pos=np.broadcast_to(self.user_pos, (batch, *self.user_pos.shape)),
+            user_vel=np.broadcast_to(self.user_vel, (batch, *self.user_vel.shape)),
+            step=np.full(batch, self.step, dtype=np.int64),
+            noise_key=np.full(batch, self.noise_key, dtype=np.uint64),
+        )
+
+    def item(self, i: int) -> MultiUAVState:
+        """Element ``i`` of a batched state, as an unbatched state."""
+        return MultiUAVState(
+            uav_pos=np.array(self.uav_pos[i]),
+            user_pos=np.array(self.user_pos[i]),
+            user_vel=np.array(self.user_vel[i]),
+            step=np.array(self.step[i], dtype=np.int64),
+            noise_key=np.array(self.noise_key[i], dtype=np.uint64),
+        )
+
+
+def initial_state(
+    params: MultiUAVParams,
+    rng: np.random.Generator,
+    user_pos: NDArray[np.float64] | None = None,
+) -> MultiUAVState:
+    """UAVs at the hangar; users uniform in the area (or at ``user_pos``) with stationary
+    Gauss-Markov velocities; a fresh mobility noise key. Everything is drawn from ``rng``."""
+    side, n = params.area_side, params.n_users
+    drawn = rng.uniform(0.0, side, size=(n, 2))
+    vel = rng.normal(0.0, params.user_speed_std, size=(n, 2))
+    key = rng.integers(0, 2**64, dtype=np.uint64)
+    return MultiUAVState(
+        uav_pos=np.tile(np.asarray(params.hangar, dtype=np.float64), (params.n_uavs, 1)),
+        user_pos=drawn if user_pos is None else np.array(user_pos, dtype=np.float64),
+        user_vel=vel,
+        step=np.array(0, dtype=np.int64),
+        noise_key=np.array(key, dtype=np.uint64),
+    )
+
+
+def user_rates(
+    params: MultiUAVParams, uav_pos: NDArray[np.float64], user_pos: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Each user's rate in bit/s ``(..., N)`` from the UAV offering the highest rate, and that
+    UAV's index (paper 000, IV-B: OFDM, no interference, max-rate association)."""
+    # The rate falls with distance, so the best UAV is the nearest one: evaluate Friis once per
+    # user instead of once per (UAV, user) pair.
+    ground2 = k.squared_ground_distances(uav_pos, user_pos)
+    serving = np.argmin(ground2, axis=-2)
+    nearest2 = np.take_along_axis(ground2, serving[..., None, :], axis=-2)[..., 0, :]
+    rates = k.friis_rate(
+        np.sqrt(nearest2 + params.uav_height**2),
+        tx_power=params.tx_power,
+        wavelength=params.wavelength,
+        bandwidth=params.bandwidth,
+        noise_psd=params.noise_psd,
+    )
+    return rates, serving
+
+
+def step_batch(
+    params: MultiUAVParams, state: MultiUAVState, moves: NDArray[np.int64]
+) -> tuple[MultiUAVState, NDArray[np.float64], NDArray[np.float64]]:
+    """Pure batched transition: ``(next_state, reward, rate_per_user)``.
+
+    ``state`` is batched with leading axis B and ``moves`` has shape ``(B, M)`` with entries in
+    ``[0, 5)`` (not checked here). UAVs move ``uav_speed * slot`` metres and are clipped to the
+    area; users take a Gauss-Markov step; the reward is the mean user rate at the new positions in
+    Mbit/s minus ``reward_centre``, and ``rate_per_user`` is in bit/s.
+    """
+    side = params.area_side
+    uav_pos = np.clip(state.uav_pos + k.MOVES[moves] * (params.uav_speed * params.slot), 0.0, side)
+    noise = k.counter_normals(state.noise_key, state.step, params.n_users)
+    user_pos, user_vel = k.gauss_markov_step(
+        state.user_pos, state.user_vel, noise, memory=params.user_memory,
+        speed_std=params.user_speed_std, dt=params.slot, side=side,
+    )  # fmt: skip
+    rates, _ = user_rates(params, uav_pos, user_pos)
+    nxt = MultiUAVState(uav_pos, user_pos, user_vel, state.step + 1, state.noise_key)
+    return nxt, rates.mean(axis=-1) / 1e6 - params.reward_centre, rates
+
+
+def observe(params: MultiUAVParams, state: MultiUAVState, global_view: bool = False) -> NDArray:
+    """Observation of a (possibly batched) state: float32 ``(..., obs_size)``.
+
+    Layout: UAV ``(x, y) / area_side`` for each UAV, then user ``(x, y) / area_side`` for each
+    user, then (only with a ``sensing_radius``) one visibility flag per user. A user farther than
+    the radius from every UAV has both coordinates set to :data:`HIDDEN` and flag 0.
+    ``global_view=True`` gives the same layout with every user visible, as a twin that knows all
+    positions would (paper 000, II-B, observation capability enhancement).
+    """
+    side = params.area_side
+    uavs = (state.uav_pos / side).reshape(*state.uav_pos.shape[:-2], -1)
+    users = state.user_pos / side
+    if params.sensing_radius is None:
+        flat_users = users.reshape(*users.shape[:-2], -1)
+        return np.concatenate([uavs, flat_users], axis=-1).astype(np.float32)
+    if global_view:
+        visible = np.ones(users.shape[:-1], dtype=bool)
+    else:
+        ground2 = k.squared_ground_distances(state.uav_pos, state.user_pos)
+        visible = np.any(ground2 <= params.sensing_radius**2, axis=-2)
+    users = np.where(visible[..., None], users, HIDDEN).reshape(*users.shape[:-2], -1)
+    return np.concatenate([uavs, users, visible], axis=-1).astype(np.float32)
+
+
+def encode_action(params: MultiUAVParams, moves: Any) -> NDArray[np.int64]:
+    """Per-UAV moves ``(..., M)`` -> flat action ``sum_m moves[m] * 5**m`` (UAV 0 is the least
+    significant base-5 digit)."""
+    moves = np.asarray(moves, dtype=np.int64)
+    return moves @ (N_MOVES ** np.arange(params.n_uavs, dtype=np.int64))
+
+
+def decode_action(params: MultiUAVParams, flat: Any) -> NDArray[np.int64]:
+    """Flat action(s) ``(...)`` -> per-UAV moves ``(..., M)``; inverse of :func:`encode_action`."""
+    flat = np.asarray(flat, dtype=np.int64)
+    return (flat[..., None] // (N_MOVES ** np.arange(params.n_uavs, dtype=np.int64))) % N_MOVES
+
+
+def reseed(state: MultiUAVState, keys: Any) -> MultiUAVState:
+    """``state`` with a new mobility noise key (or one key per batch element), so a digital
+    domain synced to the physical state predicts the users' future from its own random stream."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    if keys.shape != np.shape(state.noise_key):
+        raise ValueError(
+            f"keys must have the shape of state.noise_key {np.shape(state.noise_key)}, "
+            f"got {keys.shape}"
+        )
+    return replace(state, noise_key=keys)
+
+
+def validate_moves(params: MultiUAVParams, actions: Any, batched: bool) -> NDArray[np.int64]:
+    """Actions as per-UAV moves ``(M,)`` (or ``(B, M)`` when ``batched``), or ``ValueError``."""
+    arr = np.asarray(actions)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.integer) and not np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise ValueError(f"actions must be integers, got {actions!r}")
+    flat = params.action_space == "flat"
+    if batched:
+        ok = arr.ndim == 1 if flat else (arr.ndim == 2 and arr.shape[1] == params.n_uavs)
+        expect = "(B,)" if flat else f"(B, {params.n_uavs})"
+    else:
+        ok = arr.shape == (() if flat else (params.n_uavs,))
+        expect = "a scalar" if flat else f"({params.n_uavs},)"
+    if not ok:
+        raise ValueError(
+            f"action shape {arr.shape} does not match action_space={params.action_space!r}; "
+            f"expected {expect}"
+        )
+    high = params.n_flat_actions if flat else N_MOVES
+    if arr.size and (arr.min() < 0 or arr.max() >= high):
+        raise ValueError(
+            f"action {actions!r} is outside the action space: each entry must be in [0, {high - 1}]"
+        )
+    arr = arr.astype(np.int64)
+    return decode_action(params, arr) if flat else arr
