@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import gymnasium as gym
@@ -20,6 +20,7 @@ from twinrl.agents.base import Agent, Transitions
 from twinrl.assists.base import Assist, StepContext, Vetting
 from twinrl.errors import ConfigTypeError, short_repr
 from twinrl.resources import check_memory, history_bytes
+from twinrl.storage.replay import Storage
 from twinrl.twin.digital_twin import DigitalTwin
 from twinrl.twin.rollout import greedy_policy, rollout
 from twinrl.validation import check_bool, check_int
@@ -49,6 +50,9 @@ class Run:
     """Physical iterations of each finished episode (to split ``history`` by episode)."""
     eval_steps: int = 0
     """Twin steps spent on greedy evaluations (not part of ``twin_evaluations``)."""
+    storage: Storage | None = None
+    """The run's storage space: the ``storage`` given to :func:`train`, else the agent's own
+    replay storage (DQN), else None."""
 
 
 def train(
@@ -67,6 +71,7 @@ def train(
     callback: Callable[[int, Run], None] | None = None,
     track_info: Sequence[str] = (),
     max_episodes: int | None = None,
+    storage: Storage | None = None,
 ) -> Run:
     """Train ``agent`` for ``budget`` physical iterations with the given assists.
 
@@ -81,10 +86,10 @@ def train(
         evaluate: roll the greedy policy out in the twin from the current episode's start state and
             record its return in ``history["greedy_return"]`` (the last evaluated value between
             evaluations).
-        eval_every: evaluate after every ``eval_every``-th iteration; None (default): whenever the
-            evaluations' twin steps so far are within 10% of the iterations plus twin work so far
-            (every iteration for DTEQL, about every tenth for one-step physical-only Q-learning,
-            rarely for long episodes).
+        eval_every: evaluate after every ``eval_every``-th iteration; None (default): when one more
+            evaluation keeps the evaluations' twin calls within :data:`EVAL_SHARE` of the
+            iterations plus twin calls so far (often for DTEQL, every 20th iteration for one-step
+            physical-only Q-learning, rarely for long episodes).
         eval_steps: most twin steps of one evaluation episode.
         progress: show a progress bar.
         callback: called as ``callback(iteration, run)`` after each iteration.
@@ -92,56 +97,73 @@ def train(
             ``("failed",)``); a missing entry is recorded as NaN.
         max_episodes: stop after this many finished episodes (``budget`` still caps the
             iterations; ``history`` is cut to the iterations run).
+        storage: the storage space (paper 000, Section II-A): every transition the physical agent
+            learns from, physical (source 0) and twin (the assists' domains 1..K), is added to it
+            in the order the agent learns it (:attr:`Run.storage`).
     """
     track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
-    n_keys = 2 + len(track_info) + int(evaluate)
-    check_memory(history_bytes(budget, n_keys), "the training history", "budget")
+    check_memory(history_bytes(budget, 2 + len(track_info) + evaluate), "the history", "budget")
     env = gym.make(env) if isinstance(env, str) else env
-    if twin is None and (assists or evaluate):
-        twin = DigitalTwin(env)
-    digital = cast(DigitalTwin, twin)  # used only where assists or evaluate: then never None
-    for assist in assists:  # each assist checks the env and twin it will use, before any step
-        bind = getattr(assist, "bind", None)
+    # the digital space, when an assist or the evaluation needs one (never None where used)
+    digital = cast(DigitalTwin, twin or (DigitalTwin(env) if assists or evaluate else None))
+    for bind in (getattr(a, "bind", None) for a in assists):  # assists check env and twin first
         if callable(bind):
-            bind(env, twin)
-    log = _Log(Run(agent, 0, 0, 0, 0.0), budget, track_info, evaluate)
+            bind(env, twin or digital)
+    route = _route(agent, storage)
+    log = _Log(Run(agent, 0, 0, 0, 0.0, storage=_storage_space(agent, storage)),
+               budget, track_info, evaluate)  # fmt: skip
     vetters = [a for a in assists if isinstance(a, Vetting)]  # once: a protocol check is slow
     obs, info = env.reset(seed=seed, options=reset_options)
-    start = _episode_start(obs, info, twin, env)
+    start = _episode_start(obs, info, digital if evaluate else None, env)
     for i in _progress(range(1, budget + 1), progress):
+        # 1. the physical agent proposes; the identical domain mirrors s_t; a vetting assist
+        #    (SafeExploration) may replace a risky action
         if hasattr(agent, "begin_iteration"):
             agent.begin_iteration(i)
         mask = info.get("action_mask")
-        if assists:  # (twin is not None) the identical domain mirrors s_t
+        if assists:
             digital.sync(digital.capture(env))
-        action = agent.act(obs, explore=True, mask=mask)
-        for vetting in vetters:  # an assist with vet() may replace a risky action (SafeExploration)
-            action = vetting.vet(StepContext(i, obs, mask, action, digital), agent)
-        next_obs, reward, terminated, truncated, next_info = env.step(action)
-        agent.learn(Transitions.single(obs, action, float(reward), next_obs, terminated,
-                                       next_info.get("action_mask")))  # fmt: skip
+        ctx = StepContext(i, obs, mask, agent.act(obs, explore=True, mask=mask), digital, route)
+        for vetting in vetters:
+            ctx = replace(ctx, action=vetting.vet(ctx, agent))
+        # 2. act in the physical space and learn from it; 3. the assists use the digital space
+        next_obs, reward, terminated, truncated, next_info = env.step(ctx.action)
+        route(Transitions.single(obs, ctx.action, float(reward), next_obs, terminated,
+                                 next_info.get("action_mask")))  # fmt: skip
         for assist in assists:
-            assist.after_step(StepContext(i, obs, mask, action, digital), agent)
+            assist.after_step(ctx, agent)
+        # 4. bookkeeping: history, episode ends, the greedy evaluation on its schedule
         log.step(i, float(reward), agent, next_info)
         if terminated or truncated:
             log.episode_end(i)
             obs, info = env.reset(options=reset_options)
-            start = _episode_start(obs, info, twin if log.long_episodes else None, env)
+            start = _episode_start(obs, info, digital if log.long_episodes else None, env)
         else:
             obs, info = next_obs, next_info
         if evaluate and log.due(i, digital.calls, eval_every):
-            # one-step episodes: the env is at the start state right now, capture it only now
-            at_start = start[2] is None and log.episode_first == i + 1
-            if at_start:
-                start = _episode_start(obs, info, digital, env)
-            if start[2] is not None:
-                greedy = greedy_return(digital, agent, *start, max_steps=eval_steps, steps=True)
-                log.evaluated(i, *greedy)
+            start = log.evaluate(i, digital, agent, start, env, eval_steps)
         if callback is not None:
             callback(i, log.run)
         if max_episodes is not None and log.run.episodes >= max_episodes:
             break
-    return log.finish(twin)
+    return log.finish(twin or digital)
+
+
+def _storage_space(agent: Agent, storage: Storage | None) -> Storage | None:
+    """The run's storage space: the one given, else the agent's own replay storage (DQN)."""
+    return storage if storage is not None else getattr(agent, "storage", None)
+
+
+def _route(agent: Agent, storage: Storage | None) -> Callable[[Transitions], Any]:
+    """The one path of every transition the physical agent learns from: into the run's storage
+    space (when one is given), then to the agent."""
+
+    def route(transitions: Transitions) -> Any:
+        if storage is not None:
+            storage.add(transitions)
+        return agent.learn(transitions)
+
+    return route
 
 
 def greedy_return(
@@ -217,9 +239,24 @@ class _Log:
         estimate = lengths[-1] if lengths else i - self.episode_first + 1
         return self.run.eval_steps + estimate <= EVAL_SHARE * (i + twin_calls)
 
-    def evaluated(self, i: int, value: float, steps: int) -> None:
-        self.last_greedy = self.history["greedy_return"][i - 1] = value
-        self.run.eval_steps += steps
+    def evaluate(
+        self,
+        i: int,
+        twin: DigitalTwin,
+        agent: Agent,
+        start: tuple[Any, Any, Any],
+        env: Any,
+        max_steps: int,
+    ) -> tuple[Any, Any, Any]:
+        """Record the greedy return from the current episode's start; returns that start (with its
+        state, captured now for one-step episodes, where the env has just been reset)."""
+        if start[2] is None and self.episode_first == i + 1:
+            start = _episode_start(start[0], {"action_mask": start[1]}, twin, env)
+        if start[2] is not None:
+            value, steps = greedy_return(twin, agent, *start, max_steps=max_steps, steps=True)
+            self.last_greedy = self.history["greedy_return"][i - 1] = value
+            self.run.eval_steps += steps
+        return start
 
     def finish(self, twin: DigitalTwin | None) -> Run:
         for key in self.history:

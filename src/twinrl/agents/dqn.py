@@ -315,12 +315,6 @@ class DQN:
                 stats.update(self.update(self.storage.sample(self.config.batch_size, self._mix())))
         return stats
 
-    def end_episode(self) -> None:
-        """Store the pending n-step rows of an episode that ended by truncation (optional: the
-        next episode's first transition does this too)."""
-        if self.nstep is not None:
-            self._store_rows(self.nstep.flush())
-
     def _store(self, t: Transitions, physical: NDArray[np.bool_]) -> None:
         twin = Transitions(*(None if x is None else np.asarray(x)[~physical] for x in t))  # type: ignore[arg-type]
         if len(twin):
@@ -559,9 +553,6 @@ class DQN:
             )
             for i in range(count)
         ]
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return asdict(self.config)
 
 
 _PENDING = ("obs", "action", "reward", "next_obs")

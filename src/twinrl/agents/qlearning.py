@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -220,6 +220,3 @@ class QLearning:
         twin = QLearning(self.q.shape[0], self.q.shape[1], self.config, rng=rng)
         twin.load_state_dict(self.state_dict())
         return twin
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return asdict(self.config)

@@ -13,6 +13,7 @@ from twinrl.assists.base import (
     StepContext,
     check_count,
     check_discrete_actions,
+    teach,
     twin_transitions,
     valid_actions,
 )
@@ -62,4 +63,4 @@ class ActionTrials:
         picks = sample_distinct(valid.shape[0], self.rng.random(k), self._marks, self._calls)
         actions = valid[picks]  # line 7
         out = ctx.twin.trial(ctx.twin.identical_state, actions)  # line 8
-        agent.learn(twin_transitions(ctx, actions, out))  # lines 12-14
+        teach(ctx, agent, twin_transitions(ctx, actions, out))  # lines 12-14

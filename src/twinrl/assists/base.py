@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,6 +31,16 @@ class StepContext:
     """The action the physical agent executed (in ``vet``: the action it proposes)."""
     twin: DigitalTwin
     """The digital space; its identical domain holds ``s_t``."""
+    learn: Callable[[Transitions], Any] | None = None
+    """The training loop's route for transitions the physical agent learns from: it puts them in
+    the run's storage space and has the agent learn from them. None (outside ``train``): the
+    agent learns directly. Assists hand their transitions to :func:`teach`, never to
+    ``agent.learn``, so the loop owns the data flow."""
+
+
+def teach(ctx: StepContext, agent: Agent, transitions: Transitions) -> None:
+    """Hand twin transitions to the physical agent through the loop's route (``ctx.learn``)."""
+    (ctx.learn or agent.learn)(transitions)
 
 
 class Assist(Protocol):
@@ -38,7 +49,8 @@ class Assist(Protocol):
     name: str
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
-        """Use the twin after the physical step; the agent has already learned from it."""
+        """Use the twin after the physical step; the agent has already learned from it. Twin
+        transitions for the physical agent go through :func:`teach`."""
         ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from twinrl.agents.base import Agent, Transitions, as_generator
-from twinrl.assists.base import StepContext, check_count
+from twinrl.assists.base import StepContext, check_count, teach
 from twinrl.twin.rollout import greedy_policy, rollout
 from twinrl.validation import check_range
 
@@ -75,4 +75,4 @@ class PredictiveTargets:
         )
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
-        agent.learn(self.rollout(ctx, agent))
+        teach(ctx, agent, self.rollout(ctx, agent))

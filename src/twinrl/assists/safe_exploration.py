@@ -14,6 +14,7 @@ from twinrl.assists.base import (
     StepContext,
     check_count,
     check_discrete_actions,
+    teach,
     twin_transitions,
     valid_actions,
 )
@@ -97,7 +98,7 @@ class SafeExploration:
         if not self.unsafe(out)[0]:
             return ctx.action
         if not self.audit_only:
-            agent.learn(twin_transitions(ctx, proposed, out))  # learn from the vetoed outcome
+            teach(ctx, agent, twin_transitions(ctx, proposed, out))  # learn from the vetoed outcome
         others = valid_actions(ctx.mask, self.n_actions)
         others = others[others != ctx.action]
         if others.size:
