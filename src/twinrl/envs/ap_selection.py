@@ -1,7 +1,7 @@
 """URLLC access-point selection, ``twinrl/APSelection-v0`` (paper 000, Section IV-A, Fig. 4).
 
-The parameters, state and pure batched dynamics live in :mod:`twinrl.envs.ap_dynamics`; this
-module wraps them as a twinnable gymnasium env.
+The parameters and state live in :mod:`twinrl.envs.ap_params`, the pure batched dynamics in
+:mod:`twinrl.envs.ap_dynamics`; this module wraps them as a twinnable gymnasium env.
 """
 
 from __future__ import annotations
