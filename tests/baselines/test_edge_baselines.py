@@ -25,7 +25,7 @@ from twinrl.baselines import (
     spt_transmission,
     worst_order,
 )
-from twinrl.baselines import edge_scheduling as bl
+from twinrl.baselines import edge_exact as bl
 from twinrl.envs import edge_kernels as k
 from twinrl.envs.edge_scheduling import EdgeParams, EdgeSchedulingEnv, sample_tasks
 
