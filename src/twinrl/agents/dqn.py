@@ -8,14 +8,19 @@ regresses on the same double-DQN target (see :meth:`DQN.td_target`).
 
 Torch is imported only when a :class:`DQN` is built, so ``twinrl.agents`` imports without it.
 Checkpoints are plain ``.npz`` arrays (no pickle, no ``torch.save``).
+
+Modules: :mod:`~twinrl.agents.dqn_config` (:class:`DQNConfig` and the memory check),
+:mod:`~twinrl.agents.qnetwork` (the lazy torch import and the factorized network),
+:mod:`~twinrl.agents.dqn_checkpoint` (pending n-step rows and RNG state in a checkpoint); this one
+holds the agent. ``DQNConfig`` is re-exported here, so ``from twinrl.agents.dqn import DQNConfig``
+keeps working.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,138 +29,25 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import PHYSICAL, Transitions
+from twinrl.agents.dqn_checkpoint import (
+    COUNTERS,
+    checked_rng_state,
+    pending_arrays,
+    pending_rows,
+)
+from twinrl.agents.dqn_config import DQNConfig, check_dqn_memory
 from twinrl.agents.nstep import NStepBuffer, rows_to_transitions
+from twinrl.agents.qnetwork import TORCH_MISSING, action_branches, build_network, import_torch
 from twinrl.checkpoint import check_state_dict, load_checkpoint, manifest_for, save_checkpoint
 from twinrl.contract import pcg64_from_array, pcg64_to_array
-from twinrl.errors import CheckpointError, ConfigTypeError
-from twinrl.resources import check_memory, replay_bytes
+from twinrl.errors import ConfigTypeError
 from twinrl.storage.replay import TWIN, Storage
-from twinrl.validation import (
-    check_bool,
-    check_float,
-    check_int,
-    check_int_tuple,
-    set_field,
-)
+from twinrl.validation import check_int
 
 if TYPE_CHECKING:
     import torch
 
-TORCH_MISSING = "DQN needs torch: pip install 'twinrl[torch]'"
-
-
-def _import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(TORCH_MISSING) from err
-    return torch
-
-
-@dataclass(frozen=True)
-class DQNConfig:
-    """Hyper-parameters of :class:`DQN`. The paper does not state its DQN settings; these defaults
-    are common small-network choices (CleanRL / SB3 scale)."""
-
-    hidden: tuple[int, ...] = (128, 128)
-    """Widths of the shared MLP torso (ReLU after each layer): 1 to 16 layers, each an integer in
-    [1, 65536]; a list (from YAML or ``--set agent.hidden=[64,64]``) is accepted."""
-    lr: float = 5e-4
-    """Adam learning rate, in (0, 0.1] (Adam diverges far below 1; typical values are 1e-4 to
-    1e-3)."""
-    gamma: float = 0.95
-    """Discount factor of the one-step (and n-step) TD target, in [0, 1]."""
-    batch_size: int = 64
-    """Transitions per gradient step, an integer in [1, 65536]."""
-    buffer_capacity: int = 50_000
-    """Transitions kept per storage domain (physical, and pooled twin data), an integer in
-    [1, 1e9]; the replay memory it needs is checked against the machine when the agent is built."""
-    learning_starts: int = 500
-    """Physical transitions stored before the first gradient step, in [1, buffer_capacity]."""
-    train_every: int = 1
-    """Gradient updates run on every ``train_every``-th :meth:`DQN.learn` call that brings physical
-    transitions (twin-only calls never trigger updates, so assists do not change the update rate);
-    an integer in [1, 1e9]."""
-    gradient_steps: int = 1
-    """Gradient steps per update, an integer in [1, 10000]."""
-    target_update: int = 500
-    """Gradient steps between hard copies of the online network into the target network, an
-    integer in [1, 1e9]."""
-    huber_delta: float = 1.0
-    """Delta of the Huber (smooth L1) TD loss, in (0, 1e12]."""
-    grad_clip: float = 10.0
-    """Maximum global L2 norm of the gradient, in (0, inf] (``inf`` disables clipping)."""
-    eps_start: float = 1.0
-    """Exploration rate at physical iteration 1, a probability in [0, 1]."""
-    eps_end: float = 0.05
-    """Exploration rate after the decay, a probability in [0, 1]."""
-    eps_decay_steps: int = 10_000
-    """Physical iterations of the linear decay from ``eps_start`` to ``eps_end``, an integer in
-    [1, 1e12]."""
-    n_step: int = 1
-    """Physical transitions are stored as n-step returns (the n-step DQN baseline); 1 = one-step.
-    An integer in [1, 10000]."""
-    double: bool = True
-    """Double DQN: the online network picks the next action, the target network values it;
-    ``true`` or ``false``."""
-    twin_share: float = 0.5
-    """Share of each sampled batch drawn from twin domains, in [0, 1], once the storage holds twin
-    data (only an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample
-    physical data only whatever this is)."""
-
-    def __post_init__(self) -> None:
-        set_field(self, "hidden", check_int_tuple("hidden", self.hidden, 1, 65536, max_len=16))
-        set_field(self, "lr", check_float("lr", self.lr, 0.0, 0.1, low_open=True))
-        set_field(self, "gamma", check_float("gamma", self.gamma, 0.0, 1.0))
-        for name, high in (("batch_size", 65536), ("buffer_capacity", 10**9),
-                           ("train_every", 10**9), ("gradient_steps", 10_000),
-                           ("target_update", 10**9), ("eps_decay_steps", 10**12),
-                           ("n_step", 10_000)):  # fmt: skip
-            set_field(self, name, check_int(name, getattr(self, name), 1, high))
-        starts = check_int("learning_starts", self.learning_starts, 1, self.buffer_capacity)
-        set_field(self, "learning_starts", starts)
-        set_field(self, "huber_delta", check_float("huber_delta", self.huber_delta, 0.0, 1e12,
-                                                   low_open=True))  # fmt: skip
-        set_field(self, "grad_clip", check_float("grad_clip", self.grad_clip, 0.0, math.inf,
-                                                 low_open=True))  # fmt: skip
-        for name in ("eps_start", "eps_end", "twin_share"):
-            set_field(self, name, check_float(name, getattr(self, name), 0.0, 1.0))
-        set_field(self, "double", check_bool("double", self.double))
-
-
-def _check_dqn_memory(config: DQNConfig, obs_size: int, n_outputs: int) -> None:
-    """Refuse a replay storage or network too large for this machine before allocating it."""
-    check_memory(
-        replay_bytes(config.buffer_capacity, obs_size, n_domains=2),
-        f"the replay storage (2 domains x {config.buffer_capacity} transitions of "
-        f"{obs_size} observation floats)",
-        "agent.buffer_capacity (or the observation size)",
-    )
-    widths = (obs_size, *config.hidden, n_outputs)
-    weights = sum((a + 1) * b for a, b in itertools.pairwise(widths))
-    check_memory(
-        weights * 4 * 5,  # online and target networks, gradients, Adam's two moments (float32)
-        f"the Q networks ({weights} weights per network)",
-        "agent.hidden (or the observation size)",
-    )
-
-
-def _action_branches(space: gym.Space[Any]) -> tuple[int, int, bool]:
-    """(branches, actions per branch, is Discrete) of a Discrete or MultiDiscrete space."""
-    if isinstance(space, gym.spaces.Discrete):
-        if int(space.start) != 0:
-            raise ValueError(f"Discrete action spaces must start at 0, got start={space.start}")
-        return 1, int(space.n), True
-    if isinstance(space, gym.spaces.MultiDiscrete):
-        nvec = np.asarray(space.nvec)
-        if nvec.ndim != 1 or nvec.size == 0 or not (nvec == nvec[0]).all():
-            raise ValueError(
-                f"the factorized Q-head needs a 1-D MultiDiscrete with equal sizes, got nvec={nvec}"
-            )
-        if np.any(np.asarray(space.start) != 0):
-            raise ValueError("MultiDiscrete action spaces must start at 0")
-        return int(nvec.size), int(nvec[0]), False
-    raise TypeError(f"DQN needs a Discrete or MultiDiscrete action space, got {space}")
+__all__ = ["DQN", "TORCH_MISSING", "DQNConfig"]
 
 
 class DQN:
@@ -183,14 +75,14 @@ class DQN:
         *,
         rng: np.random.Generator | np.random.SeedSequence | int | None = None,
     ) -> None:
-        self._torch = torch = _import_torch()
+        self._torch = torch = import_torch()
         obs_size = check_int("obs_size", obs_size, 1, 2**40)
         if config is not None and not isinstance(config, DQNConfig):
             raise ConfigTypeError(f"config must be a DQNConfig, got {type(config).__name__}")
         self.config = c = config or DQNConfig()
         self.obs_size = obs_size
-        self.n_branches, self.n_actions, self.discrete = _action_branches(action_space)
-        _check_dqn_memory(c, obs_size, self.n_branches * self.n_actions)
+        self.n_branches, self.n_actions, self.discrete = action_branches(action_space)
+        check_dqn_memory(c, obs_size, self.n_branches * self.n_actions)
         self.action_space = action_space
         if isinstance(rng, np.random.Generator):
             rng = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
@@ -200,8 +92,11 @@ class DQN:
         self.rng = np.random.Generator(self._bitgen)
         self.storage = Storage(c.buffer_capacity, n_twin_domains=1, seed=storage_seq)
         self.nstep = NStepBuffer(c.n_step, c.gamma) if c.n_step > 1 else None
-        self.online = self._build_network(np.random.default_rng(init_seq))
-        self.target = self._build_network(None)
+        n_outputs = self.n_branches * self.n_actions
+        self.online = build_network(
+            torch, obs_size, c.hidden, n_outputs, np.random.default_rng(init_seq)
+        )
+        self.target = build_network(torch, obs_size, c.hidden, n_outputs, None)
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr, foreach=True)
         self.iteration = 1
@@ -221,27 +116,6 @@ class DQN:
         if not isinstance(space, gym.spaces.Box):
             raise TypeError(f"DQN needs a Box observation space, got {space}")
         return cls(int(np.prod(space.shape)), env.action_space, config, rng=rng)
-
-    def _build_network(self, init: np.random.Generator | None) -> torch.nn.Module:
-        """Torso MLP, then one linear layer holding all branch heads; weights drawn from ``init``
-        with torch's default bounds ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
-        nn = self._torch.nn
-        layers: list[Any] = []
-        width = self.obs_size
-        for hidden in self.config.hidden:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        layers.append(nn.Linear(width, self.n_branches * self.n_actions))
-        net = nn.Sequential(*layers)
-        if init is not None:
-            with self._torch.no_grad():
-                for layer in net:
-                    if isinstance(layer, nn.Linear):
-                        bound = 1.0 / math.sqrt(layer.in_features)
-                        for p in (layer.weight, layer.bias):
-                            drawn = init.uniform(-bound, bound, size=tuple(p.shape))
-                            p.copy_(self._torch.from_numpy(drawn.astype(np.float32)))
-        return net
 
     # --- acting ---------------------------------------------------------------------------------
     @property
@@ -443,8 +317,8 @@ class DQN:
         torch = self._torch
         if validate:
             expected = {key: (v.shape, _kind(v)) for key, v in self.state_dict().items()}
-            state = check_state_dict(state, expected, owner="DQN", counters=_COUNTERS)
-            rng_state = _rng_state(state["rng"])
+            state = check_state_dict(state, expected, owner="DQN", counters=COUNTERS)
+            rng_state = checked_rng_state(state["rng"])
         else:
             rng_state = pcg64_from_array(np.asarray(state["rng"]))
         with torch.no_grad():
@@ -485,13 +359,7 @@ class DQN:
         """
         arrays = dict(self.state_dict())
         arrays.update({f"replay.{k}": v for k, v in self.storage.state_dict().items()})
-        pending = list(self.nstep.pending) if self.nstep is not None else []
-        arrays["pending.count"] = np.array(len(pending), dtype=np.int64)
-        if pending:
-            rows = rows_to_transitions([(*r, 1.0) for r in pending], pending[0][5] is not None)
-            for name, value in rows._asdict().items():
-                if value is not None and name not in ("source", "discount"):
-                    arrays[f"pending.{name}"] = value
+        arrays.update(pending_arrays(list(self.nstep.pending) if self.nstep is not None else []))
         # NaN in the discount column means "the learner's gamma" (see Storage).
         manifest = {**self.manifest(), "allow_nonfinite": ["replay.buffer.discount"]}
         save_checkpoint(path, arrays, manifest)
@@ -507,7 +375,14 @@ class DQN:
         arrays, _ = load_checkpoint(path, expect=self.manifest())
         state = {k: v for k, v in arrays.items() if not k.startswith(("replay.", "pending."))}
         replay = {k[len("replay.") :]: v for k, v in arrays.items() if k.startswith("replay.")}
-        pending = self._pending_rows({k: v for k, v in arrays.items() if k.startswith("pending.")})
+        pending = pending_rows(
+            {k: v for k, v in arrays.items() if k.startswith("pending.")},
+            n_step=self.nstep is not None,
+            obs_size=self.obs_size,
+            n_branches=self.n_branches,
+            n_actions=self.n_actions,
+            discrete=self.discrete,
+        )
         storage = Storage(self.storage.capacity, self.storage.n_domains - 1)
         if replay:
             storage.load_state_dict(replay)  # checked before this agent changes
@@ -517,60 +392,7 @@ class DQN:
             self.nstep.pending.clear()
             self.nstep.pending.extend(pending)
 
-    def _pending_rows(self, arrays: Mapping[str, NDArray[Any]]) -> list[tuple[Any, ...]]:
-        """The pending n-step rows of a :meth:`save` file, checked against this agent."""
-        count_array = np.asarray(arrays.get("pending.count", np.array(0)))
-        if count_array.shape != () or count_array.dtype.kind not in "iu" or count_array < 0:
-            raise CheckpointError(f"checkpoint pending.count={count_array!r} is not an int >= 0")
-        count = int(count_array)
-        if count and self.nstep is None:
-            raise CheckpointError(f"checkpoint holds {count} pending n-step rows; n_step is 1")
-        branch = () if self.discrete else (self.n_branches,)
-        obs_shape = (count, self.obs_size)
-        given_obs = np.shape(arrays.get("pending.obs", ()))
-        if (
-            len(given_obs) > 1
-            and given_obs[0] == count
-            and math.prod(given_obs[1:]) == self.obs_size
-        ):
-            obs_shape = given_obs  # observations keep their own shape (e.g. a 2-D Box)
-        shapes = {
-            "obs": (obs_shape, "fib"), "action": ((count, *branch), "i"), "reward": ((count,), "f"),
-            "next_obs": (obs_shape, "fib"), "terminated": ((count,), "b"),
-            "next_mask": ((count, self.n_branches * self.n_actions), "i"),
-        }  # fmt: skip
-        names = {f"pending.{k}": v for k, v in shapes.items() if count}
-        if "pending.next_mask" not in arrays:
-            names.pop("pending.next_mask", None)
-        given = {k: v for k, v in arrays.items() if k != "pending.count"}
-        rows = check_state_dict(given, names, owner="DQN checkpoint") if count else {}
-        mask = rows.get("pending.next_mask")
-        return [
-            (
-                *(rows[f"pending.{name}"][i] for name in _PENDING),
-                bool(rows["pending.terminated"][i]),
-                None if mask is None else mask[i],
-            )
-            for i in range(count)
-        ]
-
-
-_PENDING = ("obs", "action", "reward", "next_obs")
-_COUNTERS = ("adam.step", "iteration", "learn_calls", "gradient_steps")
-
 
 def _kind(array: NDArray[Any]) -> str:
     """The dtype kind :func:`~twinrl.checkpoint.check_state_dict` compares: f, i or b."""
     return {"u": "i", "c": "f"}.get(array.dtype.kind, array.dtype.kind)
-
-
-def _rng_state(words: NDArray[Any]) -> Any:
-    """The PCG64 state stored as :func:`~twinrl.contract.pcg64_to_array` words, checked."""
-    state = pcg64_from_array(np.asarray(words))
-    try:
-        np.random.PCG64().state = state
-    except (ValueError, TypeError, OverflowError) as err:
-        raise CheckpointError(f"DQN state entry 'rng' is not a PCG64 state ({err})") from err
-    if state["has_uint32"] not in (0, 1) or not 0 <= state["uinteger"] < 2**32:
-        raise CheckpointError("DQN state entry 'rng' is not a PCG64 state (bad cached word)")
-    return state

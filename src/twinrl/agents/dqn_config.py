@@ -1,0 +1,105 @@
+"""Hyper-parameters of :class:`~twinrl.agents.dqn.DQN` and the memory check run before a DQN is
+built. No torch here: ``from twinrl.agents import DQNConfig`` works without the torch extra."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from twinrl.resources import check_memory, replay_bytes
+from twinrl.validation import (
+    check_bool,
+    check_float,
+    check_int,
+    check_int_tuple,
+    set_field,
+)
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyper-parameters of :class:`DQN`. The paper does not state its DQN settings; these defaults
+    are common small-network choices (CleanRL / SB3 scale)."""
+
+    hidden: tuple[int, ...] = (128, 128)
+    """Widths of the shared MLP torso (ReLU after each layer): 1 to 16 layers, each an integer in
+    [1, 65536]; a list (from YAML or ``--set agent.hidden=[64,64]``) is accepted."""
+    lr: float = 5e-4
+    """Adam learning rate, in (0, 0.1] (Adam diverges far below 1; typical values are 1e-4 to
+    1e-3)."""
+    gamma: float = 0.95
+    """Discount factor of the one-step (and n-step) TD target, in [0, 1]."""
+    batch_size: int = 64
+    """Transitions per gradient step, an integer in [1, 65536]."""
+    buffer_capacity: int = 50_000
+    """Transitions kept per storage domain (physical, and pooled twin data), an integer in
+    [1, 1e9]; the replay memory it needs is checked against the machine when the agent is built."""
+    learning_starts: int = 500
+    """Physical transitions stored before the first gradient step, in [1, buffer_capacity]."""
+    train_every: int = 1
+    """Gradient updates run on every ``train_every``-th :meth:`DQN.learn` call that brings physical
+    transitions (twin-only calls never trigger updates, so assists do not change the update rate);
+    an integer in [1, 1e9]."""
+    gradient_steps: int = 1
+    """Gradient steps per update, an integer in [1, 10000]."""
+    target_update: int = 500
+    """Gradient steps between hard copies of the online network into the target network, an
+    integer in [1, 1e9]."""
+    huber_delta: float = 1.0
+    """Delta of the Huber (smooth L1) TD loss, in (0, 1e12]."""
+    grad_clip: float = 10.0
+    """Maximum global L2 norm of the gradient, in (0, inf] (``inf`` disables clipping)."""
+    eps_start: float = 1.0
+    """Exploration rate at physical iteration 1, a probability in [0, 1]."""
+    eps_end: float = 0.05
+    """Exploration rate after the decay, a probability in [0, 1]."""
+    eps_decay_steps: int = 10_000
+    """Physical iterations of the linear decay from ``eps_start`` to ``eps_end``, an integer in
+    [1, 1e12]."""
+    n_step: int = 1
+    """Physical transitions are stored as n-step returns (the n-step DQN baseline); 1 = one-step.
+    An integer in [1, 10000]."""
+    double: bool = True
+    """Double DQN: the online network picks the next action, the target network values it;
+    ``true`` or ``false``."""
+    twin_share: float = 0.5
+    """Share of each sampled batch drawn from twin domains, in [0, 1], once the storage holds twin
+    data (only an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample
+    physical data only whatever this is)."""
+
+    def __post_init__(self) -> None:
+        set_field(self, "hidden", check_int_tuple("hidden", self.hidden, 1, 65536, max_len=16))
+        set_field(self, "lr", check_float("lr", self.lr, 0.0, 0.1, low_open=True))
+        set_field(self, "gamma", check_float("gamma", self.gamma, 0.0, 1.0))
+        for name, high in (("batch_size", 65536), ("buffer_capacity", 10**9),
+                           ("train_every", 10**9), ("gradient_steps", 10_000),
+                           ("target_update", 10**9), ("eps_decay_steps", 10**12),
+                           ("n_step", 10_000)):  # fmt: skip
+            set_field(self, name, check_int(name, getattr(self, name), 1, high))
+        starts = check_int("learning_starts", self.learning_starts, 1, self.buffer_capacity)
+        set_field(self, "learning_starts", starts)
+        set_field(self, "huber_delta", check_float("huber_delta", self.huber_delta, 0.0, 1e12,
+                                                   low_open=True))  # fmt: skip
+        set_field(self, "grad_clip", check_float("grad_clip", self.grad_clip, 0.0, math.inf,
+                                                 low_open=True))  # fmt: skip
+        for name in ("eps_start", "eps_end", "twin_share"):
+            set_field(self, name, check_float(name, getattr(self, name), 0.0, 1.0))
+        set_field(self, "double", check_bool("double", self.double))
+
+
+def check_dqn_memory(config: DQNConfig, obs_size: int, n_outputs: int) -> None:
+    """Refuse a replay storage or network too large for this machine before allocating it."""
+    check_memory(
+        replay_bytes(config.buffer_capacity, obs_size, n_domains=2),
+        f"the replay storage (2 domains x {config.buffer_capacity} transitions of "
+        f"{obs_size} observation floats)",
+        "agent.buffer_capacity (or the observation size)",
+    )
+    widths = (obs_size, *config.hidden, n_outputs)
+    weights = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    check_memory(
+        weights * 4 * 5,  # online and target networks, gradients, Adam's two moments (float32)
+        f"the Q networks ({weights} weights per network)",
+        "agent.hidden (or the observation size)",
+    )
