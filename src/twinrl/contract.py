@@ -8,6 +8,7 @@ experiments <- cli``; ``tests/test_layering.py`` fails when a module imports a h
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -107,6 +108,18 @@ class DomainSteps(NamedTuple):
     def done(self) -> NDArray[np.bool_]:
         """Episode ended (terminated or truncated) per domain."""
         return np.asarray(self.terminated, dtype=bool) | np.asarray(self.truncated, dtype=bool)
+
+
+class Measured(NamedTuple):
+    """A measurable state field, as an env declares it in ``measured_state``."""
+
+    unit: str
+    """Unit of the field's values (noise is given in it), or ``"relative"``: noise is a fraction
+    of each value."""
+    low: float = -math.inf
+    """Smallest physically possible value (a measurement is clipped to it)."""
+    high: float = math.inf
+    """Largest physically possible value."""
 
 
 @runtime_checkable

@@ -50,6 +50,9 @@ class Run:
     """Physical iterations of each finished episode (to split ``history`` by episode)."""
     eval_steps: int = 0
     """Twin steps spent on greedy evaluations (not part of ``twin_evaluations``)."""
+    twin_error: dict[str, float] = field(default_factory=dict)
+    """Mean one-step prediction error of the twin per metric (``train``'s ``measure_fidelity``),
+    over the steps it was measured."""
     storage: Storage | None = None
     """The run's storage space: the ``storage`` given to :func:`train`, else the agent's own
     replay storage (DQN), else None."""
@@ -72,6 +75,7 @@ def train(
     track_info: Sequence[str] = (),
     max_episodes: int | None = None,
     storage: Storage | None = None,
+    measure_fidelity: bool | None = None,
 ) -> Run:
     """Train ``agent`` for ``budget`` physical iterations with the given assists.
 
@@ -100,53 +104,78 @@ def train(
         storage: the storage space (paper 000, Section II-A): every transition the physical agent
             learns from, physical (source 0) and twin (the assists' domains 1..K), is added to it
             in the order the agent learns it (:attr:`Run.storage`).
+        measure_fidelity: record the twin's one-step prediction error on every physical step
+            once the twin is built (``history["twin_reward_error"]``, ``"twin_obs_error"``,
+            ``"twin_terminated_error"`` and one per declared ``twin_info_keys`` entry, NaN before;
+            means in :attr:`Run.twin_error`); None (default): when the twin is imperfect.
     """
     track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
+    if measure_fidelity is not None:
+        check_bool("measure_fidelity", measure_fidelity)
     check_memory(history_bytes(budget, 2 + len(track_info) + evaluate), "the history", "budget")
     env = gym.make(env) if isinstance(env, str) else env
-    # the digital space, when an assist or the evaluation needs one (never None where used)
+    # the digital space, when an assist or the evaluation needs one (never None where used);
+    # policies are judged on the physical system's own dynamics, never in an imperfect twin
     digital = cast(DigitalTwin, twin or (DigitalTwin(env) if assists or evaluate else None))
+    judge = digital if twin is None or twin.fidelity.perfect else DigitalTwin(env)
     for bind in (getattr(a, "bind", None) for a in assists):  # assists check env and twin first
         if callable(bind):
-            bind(env, twin or digital)
+            bind(env, digital)
+    measure = bool(assists) and (
+        measure_fidelity if measure_fidelity is not None else not digital.fidelity.perfect
+    )
     route = _route(agent, storage)
+    errors = _error_keys(env) if measure else ()
     log = _Log(Run(agent, 0, 0, 0, 0.0, storage=_storage_space(agent, storage)),
-               budget, track_info, evaluate)  # fmt: skip
+               budget, (*track_info, *errors), evaluate)  # fmt: skip
     vetters = [a for a in assists if isinstance(a, Vetting)]  # once: a protocol check is slow
     obs, info = env.reset(seed=seed, options=reset_options)
-    start = _episode_start(obs, info, digital if evaluate else None, env)
+    start = _episode_start(obs, info, judge if evaluate else None, env)
+    fresh, last_action = True, None
     for i in _progress(range(1, budget + 1), progress):
-        # 1. the physical agent proposes; the identical domain mirrors s_t; a vetting assist
-        #    (SafeExploration) may replace a risky action
+        # 1. the physical agent proposes; the identical domain mirrors s_t (once the twin is
+        #    built); a vetting assist (SafeExploration) may replace a risky action
         if hasattr(agent, "begin_iteration"):
             agent.begin_iteration(i)
         mask = info.get("action_mask")
-        if assists:
-            digital.sync(digital.capture(env))
+        use_twin = bool(assists) and digital.ready(i)
+        if use_twin:
+            digital.mirror(env, i, episode_start=fresh, action=last_action)
         ctx = StepContext(i, obs, mask, agent.act(obs, explore=True, mask=mask), digital, route)
-        for vetting in vetters:
+        for vetting in vetters if use_twin else ():
             ctx = replace(ctx, action=vetting.vet(ctx, agent))
         # 2. act in the physical space and learn from it; 3. the assists use the digital space
         next_obs, reward, terminated, truncated, next_info = env.step(ctx.action)
         route(Transitions.single(obs, ctx.action, float(reward), next_obs, terminated,
                                  next_info.get("action_mask")))  # fmt: skip
-        for assist in assists:
+        for assist in assists if use_twin else ():
             assist.after_step(ctx, agent)
-        # 4. bookkeeping: history, episode ends, the greedy evaluation on its schedule
+        # 4. bookkeeping: history, the twin's one-step error, episode ends, the evaluation
+        if measure and use_twin:
+            error = digital.one_step_error(ctx.action, next_obs, float(reward), terminated,
+                                           next_info)  # fmt: skip
+            next_info = {**next_info, **{f"twin_{k}_error": v for k, v in error.items()}}
         log.step(i, float(reward), agent, next_info)
-        if terminated or truncated:
+        fresh, last_action = terminated or truncated, ctx.action
+        if fresh:
             log.episode_end(i)
             obs, info = env.reset(options=reset_options)
-            start = _episode_start(obs, info, digital if log.long_episodes else None, env)
+            start = _episode_start(obs, info, judge if log.long_episodes else None, env)
         else:
             obs, info = next_obs, next_info
         if evaluate and log.due(i, digital.calls, eval_every):
-            start = log.evaluate(i, digital, agent, start, env, eval_steps)
+            start = log.evaluate(i, judge, agent, start, env, eval_steps)
         if callback is not None:
             callback(i, log.run)
         if max_episodes is not None and log.run.episodes >= max_episodes:
             break
-    return log.finish(twin or digital)
+    return log.finish(digital)
+
+
+def _error_keys(env: gym.Env[Any, Any]) -> tuple[str, ...]:
+    """History keys of the fidelity metric (:meth:`DigitalTwin.one_step_error`)."""
+    keys = ("reward", "obs", "terminated", *getattr(env.unwrapped, "twin_info_keys", ()))
+    return tuple(f"twin_{key}_error" for key in keys)
 
 
 def _storage_space(agent: Agent, storage: Storage | None) -> Storage | None:
@@ -263,6 +292,12 @@ class _Log:
             self.history[key] = self.history[key][: self.run.iterations]
         self.run.twin_evaluations = twin.evaluations if twin is not None else 0
         self.run.wall_time = time.perf_counter() - self.start_time
+        for key, values in self.history.items():
+            measured = values[np.isfinite(values)]
+            if key.startswith("twin_") and key.endswith("_error") and measured.size:
+                self.run.twin_error[key.removeprefix("twin_").removesuffix("_error")] = float(
+                    measured.mean()
+                )
         return self.run
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -74,6 +74,10 @@ class APSelectionParams:
     passes (seed 0) nearest scores about 77 per pass with 20% failed tasks, fastest 106 with 12%,
     the greedy twin oracle 139 with 1.5% (:mod:`twinrl.baselines.ap_selection`).
     """
+
+    twin_params: ClassVar[tuple[str, ...]] = ("ap_rates", "speed")
+    """Parameters a digital twin may get wrong (``twinrl.twin.Fidelity.bias``): the access points'
+    link rates and the vehicle speed."""
 
     road_length: float = 1000.0
     """L, the length of the road in metres, in [0.001, 1e7]; the episode is one pass of it."""

@@ -6,14 +6,14 @@ The parameters and state live in :mod:`twinrl.envs.ap_params`, the pure batched 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from twinrl.contract import DomainSteps
+from twinrl.contract import DomainSteps, Measured
 from twinrl.envs._state import Snapshots
 from twinrl.envs.ap_dynamics import (
     OUTCOME_NAMES,
@@ -92,6 +92,9 @@ class APSelectionEnv(Snapshots, gym.Env[Any, int]):
 
     # --- twinnable interface --------------------------------------------------------------------
     state_type = APSelectionState
+    measured_state: ClassVar[dict[str, Measured]] = {"ap_free_at": Measured("s", 0.0)}
+    """State fields a twin measures (``twinrl.twin.Fidelity.noise``): when each access point
+    becomes free, in seconds."""
 
     def _check_state(self, state: APSelectionState) -> None:
         p = self.params

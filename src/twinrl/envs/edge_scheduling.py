@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from twinrl.contract import DomainSteps
+from twinrl.contract import DomainSteps, Measured
 from twinrl.envs import edge_kernels as k
 from twinrl.envs._state import Snapshots
 from twinrl.errors import ConfigError
@@ -38,6 +38,10 @@ class EdgeParams:
     and zeta = 0 the optimal order's mean delay per task is about 0.64 s at N = 8, matching the
     paper's reported 0.6435 s.
     """
+
+    twin_params: ClassVar[tuple[str, ...]] = ("rate", "f_ser")
+    """Parameters a digital twin may get wrong (``twinrl.twin.Fidelity.bias``): the uplink rate R
+    and the server speed f_ser."""
 
     n_tasks: int = 8
     """N, the number of tasks generated per frame: an integer in [1, 64]; at most 10 in the
@@ -294,6 +298,9 @@ class EdgeSchedulingEnv(Snapshots, gym.Env[Any, int]):
 
     # --- twinnable interface --------------------------------------------------------------------
     state_type = EdgeState
+    measured_state: ClassVar[dict[str, Measured]] = {"tasks": Measured("relative", 0.0)}
+    """State fields a twin measures (``twinrl.twin.Fidelity.noise``): the task set (d, c, eps),
+    with noise as a fraction of each value."""
 
     def _check_state(self, state: EdgeState) -> None:
         if state.tasks.shape != (self.params.n_tasks, 3):

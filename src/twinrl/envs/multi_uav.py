@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from twinrl.contract import DomainSteps
+from twinrl.contract import DomainSteps, Measured
 from twinrl.envs._state import Snapshots
 from twinrl.envs.uav_dynamics import (
     HIDDEN,
@@ -105,6 +105,13 @@ class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
 
     # --- twinnable interface --------------------------------------------------------------------
     state_type = MultiUAVState
+    measured_state: ClassVar[dict[str, Measured]] = {
+        "user_pos": Measured("m", 0.0),
+        "uav_pos": Measured("m", 0.0),
+        "user_vel": Measured("m/s"),
+    }
+    """State fields a twin measures (``twinrl.twin.Fidelity.noise``): positions in metres (at
+    least 0; also clipped to the area by the dynamics) and user velocities in m/s."""
     state_dtypes: ClassVar[dict[str, Any]] = {"step": np.int64, "noise_key": np.uint64}
 
     def _check_state(self, state: MultiUAVState) -> None:

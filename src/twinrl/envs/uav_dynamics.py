@@ -9,7 +9,7 @@ the gymnasium API.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +36,10 @@ class MultiUAVParams:
     hangar position, the episode length and the user mobility are not given; the defaults below
     are our choices.
     """
+
+    twin_params: ClassVar[tuple[str, ...]] = ("user_speed_std", "user_memory", "uav_speed")
+    """Parameters a digital twin may get wrong (``twinrl.twin.Fidelity.bias``): the users'
+    mobility (Gauss-Markov spread and memory) and the UAV speed."""
 
     n_users: int = 10
     """Number of ground users (10 in the paper), an integer in [1, 10000]."""

@@ -13,6 +13,7 @@ from twinrl.twin.backends import (
     snapshot_mode,
 )
 from twinrl.twin.digital_twin import DigitalTwin
+from twinrl.twin.fidelity import Fidelity, Measured
 from twinrl.twin.rollout import Rollout, greedy_policy, rollout
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "DigitalTwin",
     "DomainSteps",
     "EnvCopy",
+    "Fidelity",
+    "Measured",
     "Rollout",
     "SerialBackend",
     "VectorizedBackend",
