@@ -38,7 +38,13 @@ from twinrl.agents.dqn_checkpoint import (
 from twinrl.agents.dqn_config import DQNConfig, check_dqn_memory
 from twinrl.agents.nstep import NStepBuffer, rows_to_transitions
 from twinrl.agents.qnetwork import TORCH_MISSING, action_branches, build_network, import_torch
-from twinrl.checkpoint import check_state_dict, load_checkpoint, manifest_for, save_checkpoint
+from twinrl.checkpoint import (
+    check_state_dict,
+    load_checkpoint,
+    manifest_for,
+    save_checkpoint,
+    state_kind,
+)
 from twinrl.contract import pcg64_from_array, pcg64_to_array
 from twinrl.errors import ConfigTypeError
 from twinrl.storage.replay import TWIN, Storage
@@ -316,7 +322,7 @@ class DQN:
         """
         torch = self._torch
         if validate:
-            expected = {key: (v.shape, _kind(v)) for key, v in self.state_dict().items()}
+            expected = {key: (v.shape, state_kind(v.dtype)) for key, v in self.state_dict().items()}
             state = check_state_dict(state, expected, owner="DQN", counters=COUNTERS)
             rng_state = checked_rng_state(state["rng"])
         else:
@@ -391,8 +397,3 @@ class DQN:
         if self.nstep is not None:
             self.nstep.pending.clear()
             self.nstep.pending.extend(pending)
-
-
-def _kind(array: NDArray[Any]) -> str:
-    """The dtype kind :func:`~twinrl.checkpoint.check_state_dict` compares: f, i or b."""
-    return {"u": "i", "c": "f"}.get(array.dtype.kind, array.dtype.kind)

@@ -35,7 +35,7 @@ from twinrl.checkpoint.format import _checksum as _checksum  # the tests forge f
 from twinrl.checkpoint.format import _seal as _seal
 from twinrl.checkpoint.format import _write_zip as _write_zip
 from twinrl.checkpoint.manifest import FORMAT_VERSION, describe_space, manifest_for
-from twinrl.checkpoint.state import all_finite, check_state_dict
+from twinrl.checkpoint.state import all_finite, check_state_dict, state_kind
 
 __all__ = [
     "CHECKSUM_KEY",
@@ -47,4 +47,5 @@ __all__ = [
     "load_checkpoint",
     "manifest_for",
     "save_checkpoint",
+    "state_kind",
 ]

@@ -25,6 +25,13 @@ def _numeric(dtype: np.dtype[Any]) -> bool:
     return not dtype.hasobject and dtype.kind in _KINDS and dtype.fields is None
 
 
+def state_kind(dtype: np.dtype[Any]) -> str:
+    """The dtype kind :func:`check_state_dict` compares: ``"i"`` for every integer, signed or
+    unsigned, else numpy's own kind (``"f"``, ``"b"``, ...). Owners build their ``expected``
+    kinds from their own ``state_dict()`` with it, so the two never disagree."""
+    return "i" if dtype.kind == "u" else dtype.kind
+
+
 def _check_arrays(arrays: Mapping[str, NDArray[Any]], allow: Collection[str], label: str) -> None:
     for name, array in arrays.items():
         if not _numeric(array.dtype):
@@ -100,7 +107,7 @@ def check_state_dict(
     out: dict[str, NDArray[Any]] = {}
     for key, (shape, kind) in expected.items():
         value = np.asarray(state[key])
-        got = "i" if value.dtype.kind == "u" else value.dtype.kind
+        got = state_kind(value.dtype)
         if got not in kind or value.dtype.hasobject:
             wanted = " or ".join(_KINDS[k] for k in kind)
             raise CheckpointError(
