@@ -326,6 +326,20 @@ def test_save_refuses(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("version", [True, 1.0, "1"])
+def test_save_and_load_refuse_a_version_equal_to_but_not_the_int_one(
+    tmp_path: Path, version: Any
+) -> None:
+    # True == 1.0 == 1: save_checkpoint once wrote such a file, which load_checkpoint refused.
+    meta = {**manifest(), "format_version": version}
+    with pytest.raises(CheckpointError, match="format_version="):
+        save_checkpoint(tmp_path / "c.npz", {"q": np.zeros(1)}, meta)
+    assert list(tmp_path.iterdir()) == []
+    forge(tmp_path / "v.npz", {"q": np.zeros(1)}, meta)
+    with pytest.raises(CheckpointError, match="format version"):
+        load_checkpoint(tmp_path / "v.npz")
+
+
 def test_save_into_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="does not exist; create it first"):
         save_checkpoint(tmp_path / "nope" / "c.npz", sample_arrays(), manifest())

@@ -29,6 +29,7 @@ from twinrl.checkpoint.manifest import (
     FORMAT_VERSION,
     _allowed_nonfinite,
     _check_expected,
+    _is_format_version,
     _manifest_bytes,
     _parse_manifest,
 )
@@ -53,12 +54,13 @@ def save_checkpoint(
 
     Raises:
         CheckpointError: an array is not numeric or not finite, a name is reserved, the manifest is
-            not JSON, or the file cannot be written.
+            not JSON or its ``format_version`` is not the int :data:`FORMAT_VERSION` (the check
+            :func:`load_checkpoint` makes), or the file cannot be written.
     """
     path = Path(path)
     manifest = dict(manifest)
     version = manifest.setdefault("format_version", FORMAT_VERSION)
-    if version != FORMAT_VERSION:
+    if not _is_format_version(version):
         raise CheckpointError(
             f"manifest format_version={short_repr(version)}; this twinrl writes version "
             f"{FORMAT_VERSION}; build the manifest with manifest_for()"

@@ -27,6 +27,12 @@ FORMAT_VERSION: int = 1
 _NOT_COMPARED = ("format_version", "twinrl_version", "allow_nonfinite")
 
 
+def _is_format_version(value: Any) -> bool:
+    """True for the int :data:`FORMAT_VERSION` only: not ``True`` or ``1.0``, which compare equal
+    to 1. Saving and loading both use this check, so no file is written that cannot be read."""
+    return type(value) is int and value == FORMAT_VERSION
+
+
 def manifest_for(
     algorithm: str,
     config: Mapping[str, Any],
@@ -150,7 +156,7 @@ def _parse_manifest(raw: bytes, path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise CheckpointError(f"checkpoint {path} has a manifest that is not a JSON object")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if not _is_format_version(version):
         raise CheckpointError(
             f"checkpoint {path} has format version {short_repr(version)}; this twinrl "
             f"({_twinrl_version()}) reads version {FORMAT_VERSION}; use the twinrl that wrote it"
