@@ -7,7 +7,9 @@ the twin's work is counted separately in :attr:`Run.twin_evaluations`, and the g
 
 from __future__ import annotations
 
+import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -23,7 +25,7 @@ from twinrl.resources import check_memory, history_bytes
 from twinrl.storage.replay import Storage
 from twinrl.twin.digital_twin import DigitalTwin
 from twinrl.twin.rollout import greedy_policy, rollout
-from twinrl.validation import check_bool, check_int
+from twinrl.validation import check_bool, check_float, check_int
 
 MAX_BUDGET = 10**9
 """Most physical iterations of one run (its history holds a float per iteration and key)."""
@@ -50,6 +52,9 @@ class Run:
     """Physical iterations of each finished episode (to split ``history`` by episode)."""
     eval_steps: int = 0
     """Twin steps spent on greedy evaluations (not part of ``twin_evaluations``)."""
+    twin_started: int | None = None
+    """First iteration at which the assists used the twin under ``start_below`` (None: that
+    option was not used, or the twin never got accurate enough)."""
     twin_error: dict[str, float] = field(default_factory=dict)
     """Mean one-step prediction error of the twin per metric (``train``'s ``measure_fidelity``),
     over the steps it was measured."""
@@ -76,6 +81,7 @@ def train(
     max_episodes: int | None = None,
     storage: Storage | None = None,
     measure_fidelity: bool | None = None,
+    start_below: float | None = None,
 ) -> Run:
     """Train ``agent`` for ``budget`` physical iterations with the given assists.
 
@@ -108,6 +114,10 @@ def train(
             once the twin is built (``history["twin_reward_error"]``, ``"twin_obs_error"``,
             ``"twin_terminated_error"`` and one per declared ``twin_info_keys`` entry, NaN before;
             means in :attr:`Run.twin_error`); None (default): when the twin is imperfect.
+        start_below: when to start using the twin (paper 000, Section V-B): the assists stay off
+            until the twin's mean one-step reward error over the last :data:`START_WINDOW`
+            physical steps is at most this (the twin is mirrored and measured meanwhile);
+            :attr:`Run.twin_started` records the iteration. None: as soon as it is built.
     """
     track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
     if measure_fidelity is not None:
@@ -121,8 +131,11 @@ def train(
     for bind in (getattr(a, "bind", None) for a in assists):  # assists check env and twin first
         if callable(bind):
             bind(env, digital)
+    gate = _StartGate(start_below)
     measure = bool(assists) and (
-        measure_fidelity if measure_fidelity is not None else not digital.fidelity.perfect
+        measure_fidelity
+        if measure_fidelity is not None
+        else not digital.fidelity.perfect or start_below is not None
     )
     route = _route(agent, storage)
     errors = _error_keys(env) if measure else ()
@@ -141,20 +154,23 @@ def train(
         use_twin = bool(assists) and digital.ready(i)
         if use_twin:
             digital.mirror(env, i, episode_start=fresh, action=last_action)
+        helps = use_twin and gate.open
         ctx = StepContext(i, obs, mask, agent.act(obs, explore=True, mask=mask), digital, route)
-        for vetting in vetters if use_twin else ():
+        for vetting in vetters if helps else ():
             ctx = replace(ctx, action=vetting.vet(ctx, agent))
         # 2. act in the physical space and learn from it; 3. the assists use the digital space
         next_obs, reward, terminated, truncated, next_info = env.step(ctx.action)
         route(Transitions.single(obs, ctx.action, float(reward), next_obs, terminated,
                                  next_info.get("action_mask")))  # fmt: skip
-        for assist in assists if use_twin else ():
+        for assist in assists if helps else ():
             assist.after_step(ctx, agent)
         # 4. bookkeeping: history, the twin's one-step error, episode ends, the evaluation
         if measure and use_twin:
             error = digital.one_step_error(ctx.action, next_obs, float(reward), terminated,
                                            next_info)  # fmt: skip
             next_info = {**next_info, **{f"twin_{k}_error": v for k, v in error.items()}}
+            if gate.update(error["reward"]):
+                log.run.twin_started = i + 1
         log.step(i, float(reward), agent, next_info)
         fresh, last_action = terminated or truncated, ctx.action
         if fresh:
@@ -170,6 +186,42 @@ def train(
         if max_episodes is not None and log.run.episodes >= max_episodes:
             break
     return log.finish(digital)
+
+
+START_WINDOW = 20
+"""Physical steps over which ``start_below`` averages the twin's one-step reward error."""
+
+
+class _StartGate:
+    """Opens, for good, once the mean of the last :data:`START_WINDOW` errors is at most
+    ``threshold`` (always open without a threshold)."""
+
+    def __init__(self, threshold: float | None) -> None:
+        if threshold is not None:
+            threshold = check_float("start_below", threshold, 0.0, math.inf)
+        self.threshold = threshold
+        self.open = threshold is None
+        self.errors: deque[float] = deque(maxlen=START_WINDOW)
+
+    def update(self, error: float) -> bool:
+        """Record one error; True when this opens the gate."""
+        if self.open:
+            return False
+        self.errors.append(error)
+        full = len(self.errors) == START_WINDOW
+        self.open = full and sum(self.errors) / START_WINDOW <= cast(float, self.threshold)
+        return self.open
+
+
+def pretrain_in_twin(
+    twin: DigitalTwin, agent: Agent, *, budget: int, seed: int | None = None, **train_args: Any
+) -> Run:
+    """Pre-train ``agent`` in the digital space only (paper 000, Sections III-C and V-A: treat the
+    twin and the physical network as similar MDPs, pre-train in the twin, fine-tune physically):
+    :func:`train` on a private env that runs the twin's model (its parameters, not the physical
+    env's). Continue with ``train(physical_env, agent, ...)``. The run's iterations are twin
+    steps, not physical ones."""
+    return train(twin.model_env(), agent, budget=budget, seed=seed, **train_args)
 
 
 def _error_keys(env: gym.Env[Any, Any]) -> tuple[str, ...]:

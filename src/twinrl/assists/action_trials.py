@@ -62,5 +62,5 @@ class ActionTrials:
         self._calls += 1
         picks = sample_distinct(valid.shape[0], self.rng.random(k), self._marks, self._calls)
         actions = valid[picks]  # line 7
-        out = ctx.twin.trial(ctx.twin.identical_state, actions)  # line 8
+        out = ctx.twin.trial_identical(actions)  # line 8
         teach(ctx, agent, twin_transitions(ctx, actions, out))  # lines 12-14

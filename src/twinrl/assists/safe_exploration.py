@@ -21,19 +21,22 @@ from twinrl.assists.base import (
 from twinrl.contract import DomainSteps
 from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.twin.digital_twin import DigitalTwin
-from twinrl.validation import check_bool
+from twinrl.validation import check_bool, check_float
 
-Unsafe = Callable[[DomainSteps], NDArray[np.bool_]]
+Unsafe = Callable[[DomainSteps], NDArray[Any]]
+"""Maps the twin's outcomes to a risk per domain (a failure probability, or booleans)."""
 
 
-def failed(out: DomainSteps) -> NDArray[np.bool_]:
-    """Default hazard: the env's per-domain ``info["failed"]`` (declared in ``twin_info_keys``)."""
+def failed(out: DomainSteps) -> NDArray[np.float64]:
+    """Default hazard: the env's per-domain ``info["failed"]`` (declared in ``twin_info_keys``), as
+    a failure probability: 0 or 1 from one view of the state, the share of failing views with
+    domain averaging (``DigitalTwin(average=m)``)."""
     if "failed" not in out.info:
         raise ValueError(
             "SafeExploration needs to know which outcomes are unsafe: this env reports no 'failed' "
             "info to the twin (list it in the env's twin_info_keys), or pass unsafe=callable"
         )
-    return np.asarray(out.info["failed"], dtype=bool)
+    return np.asarray(out.info["failed"], dtype=np.float64)
 
 
 class SafeExploration:
@@ -52,6 +55,9 @@ class SafeExploration:
             action with the highest immediate twin reward (lowest index on ties).
         audit_only: check and count, but never veto or learn: measures how many of an unguarded
             agent's physical failures a veto could have avoided, without changing its run.
+        risk: veto an action whose estimated failure probability exceeds this, in [0, 1) (paper
+            000, Section III-A: risk estimated over the twin's domains; with one view of the state
+            every predicted failure is vetoed).
 
     Attributes:
         checked: physical actions vetted.
@@ -69,6 +75,7 @@ class SafeExploration:
         unsafe: Unsafe = failed,
         replacement: str = "greedy",
         audit_only: bool = False,
+        risk: float = 0.0,
     ) -> None:
         self.n_actions = check_count("n_actions", n_actions)
         if replacement not in ("greedy", "reward"):
@@ -78,6 +85,7 @@ class SafeExploration:
         if not callable(unsafe):
             raise ConfigTypeError(f"unsafe must be a callable, got {short_repr(unsafe)}")
         self.audit_only = check_bool("audit_only", audit_only)
+        self.risk = check_float("risk", risk, 0.0, 1.0, high_open=True)
         self.checked = self.vetoed = self.unavoidable = 0
 
     def bind(self, env: gym.Env[Any, Any], twin: DigitalTwin | None) -> None:
@@ -91,19 +99,18 @@ class SafeExploration:
             )
 
     def vet(self, ctx: StepContext, agent: Agent) -> int:
-        state = ctx.twin.identical_state
         proposed = np.array([ctx.action], dtype=np.int64)
-        out = ctx.twin.trial(state, proposed)
+        out = ctx.twin.trial_identical(proposed)
         self.checked += 1
-        if not self.unsafe(out)[0]:
+        if not self.unsafe(out)[0] > self.risk:
             return ctx.action
         if not self.audit_only:
             teach(ctx, agent, twin_transitions(ctx, proposed, out))  # learn from the vetoed outcome
         others = valid_actions(ctx.mask, self.n_actions)
         others = others[others != ctx.action]
         if others.size:
-            alt = ctx.twin.trial(state, others)
-            safe = ~self.unsafe(alt)
+            alt = ctx.twin.trial_identical(others)
+            safe = ~(np.asarray(self.unsafe(alt)) > self.risk)
             if safe.any():
                 self.vetoed += 1
                 if self.audit_only:

@@ -78,7 +78,7 @@ class TwinAgents:
         for j, twin_agent in enumerate(self.agents):  # line 8
             twin_agent.begin_iteration(ctx.iteration)
             actions[j] = twin_agent.act(ctx.obs, explore=True, mask=ctx.mask)
-        out = ctx.twin.trial(ctx.twin.identical_state, actions)
+        out = ctx.twin.trial_identical(actions)
         batch = twin_transitions(ctx, actions, out)
         for j, twin_agent in enumerate(self.agents):  # line 9
             twin_agent.learn(_row(batch, j))

@@ -13,8 +13,9 @@ from numpy.typing import NDArray
 
 from twinrl.contract import DomainSteps
 from twinrl.errors import ConfigTypeError, short_repr
-from twinrl.twin.backends import Backend, capture, make_backend, snapshot_mode
+from twinrl.twin.backends import Backend, capture, deep_copy, make_backend, snapshot_mode
 from twinrl.twin.fidelity import Fidelity, Measured
+from twinrl.validation import check_int
 
 
 class DigitalTwin:
@@ -38,10 +39,19 @@ class DigitalTwin:
         backend: ``"vectorized"`` (the env's batched dynamics), ``"serial"`` (one env step per
             domain) or ``"auto"``. All give identical results.
         fidelity: how the twin differs from the physical network (default: perfect).
+        average: domain averaging (paper 000, Section V-A): the identical domain keeps this many
+            mirrors of the physical state, each with its own measurement noise, and
+            :meth:`trial_identical` returns each action's mean outcome over them (rewards and
+            declared info averaged; ``info["failed"]`` becomes a failure probability). 1: off.
     """
 
     def __init__(
-        self, env: gym.Env[Any, Any], *, backend: str = "auto", fidelity: Fidelity | None = None
+        self,
+        env: gym.Env[Any, Any],
+        *,
+        backend: str = "auto",
+        fidelity: Fidelity | None = None,
+        average: int = 1,
     ) -> None:
         self.mode = snapshot_mode(env)
         """``"native"`` (the env's own get/set_state) or ``"copy"`` (deep copies)."""
@@ -62,8 +72,9 @@ class DigitalTwin:
         self.prediction_steps = 0
         """Model steps the identical domain took to predict the physical state between syncs
         (and through a sync delay); not part of :attr:`evaluations`."""
-        self._identical: Any | None = None
-        self._ended: Any | None = None  # the predicted state at which the model ended an episode
+        self.average = check_int("average", average, 1, 10_000)
+        self._mirrors: list[Any] = []  # the identical domain's m views of the physical state
+        self._ended: list[bool] = []  # per view: the twin's model ended the episode
         self.evaluations = 0
         """Number of domain steps simulated so far (the twin's work, reported beside the
         physical iterations)."""
@@ -77,7 +88,16 @@ class DigitalTwin:
 
     def sync(self, state: Any) -> None:
         """The identical domain mirrors exactly ``state`` (Fig. 1 of paper 000)."""
-        self._identical = state
+        self._mirrors, self._ended = [state] * self.average, [False] * self.average
+
+    def model_env(self) -> gym.Env[Any, Any]:
+        """A fresh env that runs the twin's model (its parameters), apart from the physical env:
+        where an agent can be pre-trained in the digital space only."""
+        if self.mode != "native":
+            return deep_copy(self._env)
+        base: Any = self._env.unwrapped
+        params = self.model.params if self.model is not base else base.params
+        return type(base)(**{f.name: getattr(params, f.name) for f in fields(params)})
 
     def ready(self, t: int) -> bool:
         """Whether the twin is built and usable at physical step ``t`` (1-based)."""
@@ -93,7 +113,7 @@ class DigitalTwin:
         state = self.capture(env)
         f = self.fidelity
         if f.perfect:
-            self._identical = state
+            self.sync(state)
             return
         self._rescale(f.error_scale(t))
         if episode_start:
@@ -102,14 +122,40 @@ class DigitalTwin:
         else:
             self._actions.append(action)
         self._seen.append(state)
-        if episode_start or self._identical is None or (t - 1) % f.sync_every == 0:
-            measured = f.measure(self._seen[0], self._measured(), self._rng, self._scale)
+        if episode_start or not self._mirrors or (t - 1) % f.sync_every == 0:
+            measured = [
+                f.measure(self._seen[0], self._measured(), self._rng, self._scale)
+                for _ in range(self.average)
+            ]
+            self._ended = [False] * self.average
             pending = list(self._actions)[len(self._actions) - (len(self._seen) - 1) :]
             for past in pending:  # the delay: predict from the late measurement to now
                 measured = self._predict(measured, past)
-            self._identical = measured
+            self._mirrors = measured
         else:
-            self._identical = self._predict(self._identical, action)
+            self._mirrors = self._predict(self._mirrors, action)
+
+    def trial_identical(self, actions: NDArray[np.int64]) -> DomainSteps:
+        """Try each action from the identical domain; with ``average`` m > 1, in each of its m
+        views, returning the mean reward and mean declared info per action (the next states,
+        observations and episode ends of the first view)."""
+        actions = np.asarray(actions, dtype=np.int64)
+        if self.average == 1:
+            return self.trial(self.identical_state, actions)
+        k = actions.shape[0]
+        states = [view for view in self._mirrors for _ in range(k)]
+        out = self.step_domains(states, np.concatenate([actions] * self.average))
+        first = slice(0, k)
+        return DomainSteps(
+            out.states[first],
+            out.next_obs[first],
+            out.reward.reshape(self.average, k).mean(axis=0),
+            out.terminated[first],
+            out.truncated[first],
+            None if out.next_mask is None else out.next_mask[first],
+            {key: np.asarray(v, dtype=np.float64).reshape(self.average, k, *np.shape(v)[1:])
+             .mean(axis=0) for key, v in out.info.items()},
+        )  # fmt: skip
 
     def one_step_error(
         self, action: Any, obs: Any, reward: float, terminated: bool, info: dict[str, Any]
@@ -130,17 +176,20 @@ class DigitalTwin:
             error[key] = float(not np.array_equal(values[0], np.asarray(info.get(key))))
         return error
 
-    def _predict(self, state: Any, action: Any) -> Any:
-        """One step of the twin's model from ``state``; once the model ends the episode, the
-        prediction stays at that last state until the next sync."""
-        if self._ended is state:
-            return state
-        self.prediction_steps += 1
-        out = self.backend.step([state], np.asarray([action], dtype=np.int64))
-        nxt = out.states[0]
-        if out.done[0]:
-            self._ended = nxt
-        return nxt
+    def _predict(self, views: list[Any], action: Any) -> list[Any]:
+        """One step of the twin's model from each view; a view whose episode the model ended
+        stays at that last state until the next sync."""
+        running = [j for j, ended in enumerate(self._ended) if not ended]
+        if not running:
+            return views
+        self.prediction_steps += len(running)
+        actions = np.stack([np.asarray(action, dtype=np.int64)] * len(running))
+        out = self.backend.step([views[j] for j in running], actions)
+        views = list(views)
+        for i, j in enumerate(running):
+            views[j] = out.states[i]
+            self._ended[j] = bool(out.done[i])
+        return views
 
     def _measured(self) -> dict[str, Measured]:
         return dict(getattr(self._env.unwrapped, "measured_state", {}))
@@ -166,9 +215,9 @@ class DigitalTwin:
     @property
     def identical_state(self) -> Any:
         """The physical state as mirrored at the last :meth:`sync`."""
-        if self._identical is None:
+        if not self._mirrors:
             raise RuntimeError("the twin has not been synced with the physical env yet")
-        return self._identical
+        return self._mirrors[0]
 
     def trial(self, state: Any, actions: NDArray[np.int64]) -> DomainSteps:
         """Try each action in its own different domain, all synced to ``state``."""

@@ -1,0 +1,107 @@
+"""Mitigations of an imperfect twin: domain averaging, risk over domains, when to start, and
+pre-training in the twin."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import twinrl
+from twinrl.agents import QLearning
+from twinrl.assists import ActionTrials, SafeExploration
+from twinrl.assists.base import StepContext
+from twinrl.training import START_WINDOW, pretrain_in_twin
+from twinrl.twin import DigitalTwin, Fidelity
+
+EDGE = {"n_tasks": 5, "formulation": "sequential"}
+
+
+def _trial_error(average: int, seed: int) -> float:
+    env = gym.make("twinrl/EdgeScheduling-v0", **EDGE)
+    env.reset(seed=seed)
+    exact = DigitalTwin(env).trial(env.unwrapped.get_state(), np.arange(5)).reward
+    twin = DigitalTwin(env, fidelity=Fidelity(noise={"tasks": 0.3}, seed=seed), average=average)
+    twin.mirror(env, 1, episode_start=True, action=None)
+    return float(np.abs(twin.trial_identical(np.arange(5)).reward - exact).mean())
+
+
+def test_domain_averaging_shrinks_the_error_of_unbiased_noise() -> None:
+    single = np.mean([_trial_error(1, s) for s in range(30)])
+    averaged = np.mean([_trial_error(16, s) for s in range(30)])
+    assert averaged < 0.5 * single  # ~1/sqrt(16) of the error for small unbiased noise
+
+
+def test_averaging_counts_its_work_and_is_exact_for_a_perfect_twin() -> None:
+    env = gym.make("twinrl/EdgeScheduling-v0", **EDGE)
+    env.reset(seed=0)
+    twin = DigitalTwin(env, average=4)
+    twin.mirror(env, 1, episode_start=True, action=None)
+    out = twin.trial_identical(np.arange(3))
+    exact = DigitalTwin(env).trial(env.unwrapped.get_state(), np.arange(3))
+    assert out.reward.tobytes() == exact.reward.tobytes() and twin.evaluations == 12
+
+
+def test_safe_exploration_vetoes_by_the_failure_probability_over_domains() -> None:
+    env = gym.make("twinrl/APSelection-v0")
+    env.reset(seed=2)
+    for a in (1, 0, 3):
+        env.step(a)
+    twin = DigitalTwin(env, fidelity=Fidelity(noise={"ap_free_at": 2.0}, seed=1), average=8)
+    twin.mirror(env, 1, episode_start=True, action=None)
+    risk = twin.trial_identical(np.arange(5)).info["failed"]
+    assert ((risk >= 0) & (risk <= 1)).all()
+    agent = QLearning.for_env(env, rng=0)
+    for action in range(5):
+        safe = SafeExploration(5, audit_only=True)
+        safe.vet(StepContext(1, 0, None, action, twin), agent)
+        assert safe.vetoed + safe.unavoidable == int(risk[action] > 0)
+    # the threshold: an estimated failure probability of 0.4 everywhere is vetoed at tau < 0.4
+    for tau, vetoed in ((0.3, 1), (0.4, 0), (0.5, 0)):
+        safe = SafeExploration(5, risk=tau, audit_only=True,
+                               unsafe=lambda out: np.full(out.reward.shape, 0.4))  # fmt: skip
+        safe.vet(StepContext(1, 0, None, 0, twin), agent)
+        assert safe.vetoed + safe.unavoidable == vetoed
+
+
+def test_assists_wait_until_the_twin_is_accurate_enough() -> None:
+    def run(fidelity: Fidelity, threshold: float) -> twinrl.Run:
+        env = gym.make("twinrl/APSelection-v0")
+        agent = QLearning.for_env(env, rng=0)
+        twin = DigitalTwin(env, fidelity=fidelity)
+        return twinrl.train(env, agent, assists=[ActionTrials(2, 5, rng=1)], twin=twin,
+                            budget=100, seed=0, evaluate=False, start_below=threshold)  # fmt: skip
+
+    exact = run(Fidelity(), 0.0)
+    assert exact.twin_started == START_WINDOW + 1
+    assert exact.twin_evaluations == (100 - START_WINDOW) * 2
+    never = run(Fidelity(bias={"ap_rates": -0.8}), 1e-9)
+    assert never.twin_started is None and never.twin_evaluations == 0
+    assert never.twin_error["reward"] > 0
+
+
+def test_pretraining_runs_in_the_twins_model_and_never_touches_the_physical_env() -> None:
+    env = gym.make("twinrl/EdgeScheduling-v0", n_tasks=4)
+    env.reset(seed=0)
+    before = env.unwrapped.get_state()
+    twin = DigitalTwin(env, fidelity=Fidelity(bias={"rate": 0.25}))
+    model = twin.model_env()
+    assert model.unwrapped is not env.unwrapped
+    assert model.params.rate == env.unwrapped.params.rate * 1.25
+    agent = QLearning.for_env(env, rng=0)
+    run = pretrain_in_twin(twin, agent, budget=200, seed=0, evaluate=False)
+    assert run.iterations == 200 and np.abs(agent.q).sum() > 0
+    after = env.unwrapped.get_state()
+    assert before.tasks.tobytes() == after.tasks.tobytes() and before.rng_state == after.rng_state
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), "low"])
+def test_bad_start_threshold_and_risk_are_refused(bad: object) -> None:
+    env = gym.make("twinrl/APSelection-v0")
+    agent = QLearning.for_env(env, rng=0)
+    with pytest.raises((ValueError, TypeError), match="start_below"):
+        twinrl.train(env, agent, assists=[ActionTrials(1, 5)], budget=3, start_below=bad)
+    with pytest.raises((ValueError, TypeError), match="risk"):
+        SafeExploration(5, risk=bad)
+    with pytest.raises((ValueError, TypeError), match="average"):
+        DigitalTwin(env, average=0)
