@@ -12,12 +12,14 @@ from twinrl.twin.backends import (
     make_backend,
     snapshot_mode,
 )
+from twinrl.twin.calibration import Calibrator, calibrator_for
 from twinrl.twin.digital_twin import DigitalTwin
 from twinrl.twin.fidelity import Fidelity, Measured
 from twinrl.twin.rollout import Rollout, greedy_policy, rollout
 
 __all__ = [
     "BACKENDS",
+    "Calibrator",
     "DigitalTwin",
     "DomainSteps",
     "EnvCopy",
@@ -26,6 +28,7 @@ __all__ = [
     "Rollout",
     "SerialBackend",
     "VectorizedBackend",
+    "calibrator_for",
     "greedy_policy",
     "make_backend",
     "rollout",
