@@ -162,6 +162,7 @@ def train(
         next_obs, reward, terminated, truncated, next_info = env.step(ctx.action)
         route(Transitions.single(obs, ctx.action, float(reward), next_obs, terminated,
                                  next_info.get("action_mask")))  # fmt: skip
+        ctx = replace(ctx, info=next_info)
         for assist in assists if helps else ():
             assist.after_step(ctx, agent)
         # 4. bookkeeping: history, the twin's one-step error, episode ends, the evaluation

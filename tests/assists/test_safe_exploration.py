@@ -90,7 +90,8 @@ def test_unavoidable_failures_are_executed_and_counted() -> None:
     safe = SafeExploration(3, unsafe=lambda out: np.ones(len(out.reward), dtype=bool))
     ctx = twinrl.assists.StepContext(1, 4, None, 0, twin)
     assert safe.vet(ctx, QLearning(5, 3, rng=0)) == 0
-    assert safe.stats() == {"checked": 1, "vetoed": 0, "unavoidable": 1}
+    assert safe.stats() == {"checked": 1, "vetoed": 0, "unavoidable": 1, "false_vetoes": 0,
+                            "missed_failures": 0}  # fmt: skip
 
 
 def test_bad_arguments_and_envs_without_failure_info() -> None:

@@ -11,6 +11,7 @@ import twinrl
 from twinrl.agents import QLearning
 from twinrl.assists import ActionTrials, SafeExploration
 from twinrl.assists.base import StepContext
+from twinrl.testing import check_twin_matches, check_twinnable
 from twinrl.training import START_WINDOW, pretrain_in_twin
 from twinrl.twin import DigitalTwin, Fidelity
 
@@ -105,3 +106,36 @@ def test_bad_start_threshold_and_risk_are_refused(bad: object) -> None:
         SafeExploration(5, risk=bad)
     with pytest.raises((ValueError, TypeError), match="average"):
         DigitalTwin(env, average=0)
+
+
+def test_fading_is_a_keyed_random_future_the_twin_can_replay_or_redraw() -> None:
+    env = gym.make("twinrl/APSelection-v0", fading_db=6.0)
+    check_twinnable(env)
+    check_twin_matches(env, steps=60)  # the exact twin replays the physical fading
+    env.reset(seed=0)
+    base = env.unwrapped
+    state = base.get_state()
+    twin = DigitalTwin(env)
+    same = twin.trial(state, np.arange(5)).reward
+    other = twin.trial(base.reseed_domain(state, 12345), np.arange(5)).reward
+    assert not np.array_equal(same, other)  # another key: another fading draw
+    plain = gym.make("twinrl/APSelection-v0")
+    plain.reset(seed=0)
+    assert int(plain.unwrapped.get_state().fade_key) == 0  # no fading: the RNG stream is untouched
+
+
+def test_safe_exploration_audits_false_vetoes_and_missed_failures() -> None:
+    def run(fidelity: Fidelity, average: int) -> SafeExploration:
+        env = gym.make("twinrl/APSelection-v0", fading_db=8.0)
+        agent = QLearning.for_env(env, rng=0)
+        safe = SafeExploration(5, risk=0.5)
+        twin = DigitalTwin(env, fidelity=fidelity, average=average)
+        twinrl.train(env, agent, assists=[safe], twin=twin, budget=400, seed=0, evaluate=False)
+        return safe
+
+    exact = run(Fidelity(), 1)  # knows the physical fading: nothing to audit
+    assert exact.false_vetoes == 0 and exact.missed_failures == 0 and exact.vetoed > 0
+    # eight views with their own fading draws: a risk estimate, with false alarms and misses
+    risk = run(Fidelity(), 8)
+    assert risk.false_vetoes > 0 and risk.missed_failures > 0
+    assert risk.false_vetoes <= risk.vetoed

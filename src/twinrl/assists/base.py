@@ -36,6 +36,9 @@ class StepContext:
     the run's storage space and has the agent learn from them. None (outside ``train``): the
     agent learns directly. Assists hand their transitions to :func:`teach`, never to
     ``agent.learn``, so the loop owns the data flow."""
+    info: dict[str, Any] | None = None
+    """The physical step's ``info`` (set for ``after_step``; None in ``vet``): what the physical
+    env reported, e.g. whether the task ``failed`` (for audits of the twin's predictions)."""
 
 
 def teach(ctx: StepContext, agent: Agent, transitions: Transitions) -> None:

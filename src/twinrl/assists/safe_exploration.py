@@ -64,6 +64,11 @@ class SafeExploration:
         vetoed: actions the twin predicted unsafe and that were replaced (with ``audit_only``: that
             would have been replaced).
         unavoidable: actions predicted unsafe with no safe alternative.
+        false_vetoes: vetoed actions that would not have failed physically (an imperfect twin's
+            false alarms; checked against an exact simulation of the physical state, an audit the
+            agent never sees; 0 for a perfect twin).
+        missed_failures: executed actions the twin judged safe that failed physically (what an
+            imperfect twin lets through; 0 for a perfect twin with deterministic outcomes).
     """
 
     name = "safe_exploration"
@@ -87,6 +92,9 @@ class SafeExploration:
         self.audit_only = check_bool("audit_only", audit_only)
         self.risk = check_float("risk", risk, 0.0, 1.0, high_open=True)
         self.checked = self.vetoed = self.unavoidable = 0
+        self.false_vetoes = self.missed_failures = 0
+        self._judged_safe = False  # the executed action was judged safe by the twin
+        self._reference: DigitalTwin | None = None  # an exact twin, for the audit only
 
     def bind(self, env: gym.Env[Any, Any], twin: DigitalTwin | None) -> None:
         """Check, before training starts, the action space and that the twin reports failures."""
@@ -97,12 +105,15 @@ class SafeExploration:
                 f"{type(env.unwrapped).__name__} reports no 'failed' info to the twin (list it "
                 "in the env's twin_info_keys), or pass unsafe=callable"
             )
+        if twin is not None and (not twin.fidelity.perfect or twin.average > 1):
+            self._reference = DigitalTwin(env)
 
     def vet(self, ctx: StepContext, agent: Agent) -> int:
         proposed = np.array([ctx.action], dtype=np.int64)
         out = ctx.twin.trial_identical(proposed)
         self.checked += 1
-        if not self.unsafe(out)[0] > self.risk:
+        self._judged_safe = not self.unsafe(out)[0] > self.risk
+        if self._judged_safe:
             return ctx.action
         if not self.audit_only:
             teach(ctx, agent, twin_transitions(ctx, proposed, out))  # learn from the vetoed outcome
@@ -113,8 +124,10 @@ class SafeExploration:
             safe = ~(np.asarray(self.unsafe(alt)) > self.risk)
             if safe.any():
                 self.vetoed += 1
+                self._count_false_veto(ctx, proposed)
                 if self.audit_only:
                     return ctx.action
+                self._judged_safe = True
                 if self.replacement == "reward":
                     return int(others[int(np.argmax(np.where(safe, alt.reward, -np.inf)))])
                 mask = np.zeros(self.n_actions, dtype=np.int8)
@@ -123,8 +136,18 @@ class SafeExploration:
         self.unavoidable += 1
         return ctx.action
 
+    def _count_false_veto(self, ctx: StepContext, proposed: NDArray[np.int64]) -> None:
+        """Audit: would the vetoed action have failed in the exact physical state?"""
+        if self._reference is None:
+            return
+        truth = self._reference.trial(ctx.twin.physical_state, proposed)
+        self.false_vetoes += int(not np.asarray(self.unsafe(truth))[0] > 0)
+
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
-        """Nothing after the step: the work happens in :meth:`vet`."""
+        """Audit the physical outcome: a failure of an action the twin judged safe is missed."""
+        if ctx.info is not None and self._judged_safe and bool(ctx.info.get("failed", False)):
+            self.missed_failures += 1
 
     def stats(self) -> dict[str, int]:
-        return {"checked": self.checked, "vetoed": self.vetoed, "unavoidable": self.unavoidable}
+        return {"checked": self.checked, "vetoed": self.vetoed, "unavoidable": self.unavoidable,
+                "false_vetoes": self.false_vetoes, "missed_failures": self.missed_failures}  # fmt: skip

@@ -23,6 +23,7 @@ re-exported here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,9 +42,12 @@ from twinrl.envs.ap_params import (
     APSelectionParams,
     APSelectionState,
 )
+from twinrl.envs.counter_rng import counter_normals
 
 
-def initial_state(params: APSelectionParams, task_classes: NDArray[np.int64]) -> APSelectionState:
+def initial_state(
+    params: APSelectionParams, task_classes: NDArray[np.int64], fade_key: int = 0
+) -> APSelectionState:
     """Start of a pass: vehicle at position 0, every AP idle."""
     return APSelectionState(
         t=np.array(0, dtype=np.int64),
@@ -52,7 +56,20 @@ def initial_state(params: APSelectionParams, task_classes: NDArray[np.int64]) ->
         last_ap=np.array(-1, dtype=np.int64),
         last_outcome=np.array(NO_TASK, dtype=np.int64),
         last_latency=np.array(np.nan),
+        fade_key=np.array(fade_key, dtype=np.uint64),
     )
+
+
+def reseed(state: APSelectionState, keys: Any) -> APSelectionState:
+    """``state`` with a new fading key (or one per batch element): a digital domain that does not
+    know the physical link's future."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    if keys.shape != np.shape(state.fade_key):
+        raise ValueError(
+            f"keys must have the shape of state.fade_key {np.shape(state.fade_key)}, "
+            f"got {keys.shape}"
+        )
+    return replace(state, fade_key=keys)
 
 
 def sample_task_classes(params: APSelectionParams, rng: np.random.Generator) -> NDArray[np.int64]:
@@ -101,7 +118,11 @@ def transmit(
     enter, leave = (pos - radius) / v, (pos + radius) / v
     free = state.ap_free_at[rows, actions]
     start = np.maximum(np.maximum(now, enter), free)
-    finish = start + size / np.asarray(params.ap_rates)[actions]
+    rate = np.asarray(params.ap_rates)[actions]
+    if params.fading_db > 0:  # one draw per (pass key, task epoch), shared by every AP choice
+        fade = counter_normals(state.fade_key, state.t, 1)[..., 0, 0]
+        rate = rate * 10.0 ** (params.fading_db * fade / 10.0)
+    finish = start + size / rate
     outcome = np.where(
         now > leave,
         UNREACHABLE,
@@ -152,6 +173,7 @@ def step_batch(
         last_ap=actions.copy(),
         last_outcome=tx.outcome,
         last_latency=latency,
+        fade_key=state.fade_key,
     )
     return next_state, reward, t >= params.n_steps
 

@@ -114,6 +114,11 @@ class APSelectionParams:
     busy_threshold: float = 1.0
     """An AP counts as busy in the ``index`` observation if its queue lasts more than this many
     seconds past the current epoch; in [0, 1e9]."""
+    fading_db: float = 0.0
+    """Random link fading: the rate of each transmission is the AP's rate x 10^(X / 10) with
+    X ~ N(0, fading_db^2) dB (log-normal shadowing of the achievable rate), drawn per task from a
+    counter-based stream keyed by the state's ``fade_key`` (so a twin domain given another key
+    draws an independent future). In [0, 30]; 0: no fading (the paper's deterministic links)."""
     observation: Literal["index", "features"] = "index"
     """``index``: a ``Discrete`` index of (road cell, task class, AP busy flags), see
     :func:`~twinrl.envs.ap_dynamics.decode_observation`. ``features``: a ``Box`` of floats, see
@@ -123,6 +128,7 @@ class APSelectionParams:
         set_field(self, "n_steps", check_int("n_steps", self.n_steps, 1, 10_000))
         set_field(self, "road_length", check_float("road_length", self.road_length, 1e-3, 1e7))
         set_field(self, "speed", check_float("speed", self.speed, 1e-3, 1e4))
+        set_field(self, "fading_db", check_float("fading_db", self.fading_db, 0.0, 30.0))
         aps = {
             "ap_positions": check_float_tuple(
                 "ap_positions", self.ap_positions, 0.0, self.road_length, max_len=MAX_APS
@@ -221,6 +227,8 @@ class APSelectionState:
     last_ap: NDArray[np.int64]
     last_outcome: NDArray[np.int64]
     last_latency: NDArray[np.float64]
+    fade_key: NDArray[np.uint64] = field(default_factory=lambda: np.array(0, dtype=np.uint64))
+    """Key of the counter-based fading stream (see ``APSelectionParams.fading_db``)."""
     rng_state: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
@@ -237,6 +245,7 @@ class APSelectionState:
             last_ap=np.full(batch, self.last_ap, dtype=np.int64),
             last_outcome=np.full(batch, self.last_outcome, dtype=np.int64),
             last_latency=np.full(batch, self.last_latency, dtype=np.float64),
+            fade_key=np.full(batch, self.fade_key, dtype=np.uint64),
         )
 
     def item(self, i: int) -> APSelectionState:
@@ -248,4 +257,5 @@ class APSelectionState:
             last_ap=np.array(self.last_ap[i]),
             last_outcome=np.array(self.last_outcome[i]),
             last_latency=np.array(self.last_latency[i]),
+            fade_key=np.array(self.fade_key[i], dtype=np.uint64),
         )

@@ -22,6 +22,7 @@ from twinrl.envs.ap_dynamics import (
     APSelectionState,
     initial_state,
     observe,
+    reseed,
     sample_task_classes,
     step_batch,
     transmit,
@@ -105,6 +106,13 @@ class APSelectionEnv(Snapshots, gym.Env[Any, int]):
                 f"M={p.n_aps} APs"
             )
 
+    state_dtypes: ClassVar[dict[str, Any]] = {"fade_key": np.uint64}
+
+    def reseed_domain(self, state: APSelectionState, key: int) -> APSelectionState:
+        """``state`` with its own fading key ``key``: a digital domain that does not know the
+        physical link's future (used by domain averaging and ``PredictiveTargets``)."""
+        return reseed(state, np.uint64(key))
+
     twin_info_keys = ("failed",)
     """``info`` entries the twin reports per domain (SafeExploration reads ``failed``)."""
 
@@ -150,7 +158,9 @@ class APSelectionEnv(Snapshots, gym.Env[Any, int]):
                 )
         else:
             classes = sample_task_classes(p, self.np_random)
-        self._state = initial_state(p, classes)
+        # drawn only with fading, so the paper's deterministic setting keeps its random stream
+        key = int(self.np_random.integers(0, 2**63)) if p.fading_db > 0 else 0
+        self._state = initial_state(p, classes, key)
         return observe(p, self._state), {}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:

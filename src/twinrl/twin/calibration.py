@@ -147,17 +147,7 @@ class Calibrator:
         """``Fidelity(model=self.estimate(), **options)``: a twin built from the data."""
         if "model" in options:
             raise ConfigError("fidelity() sets model from the estimates; do not pass model=")
-        model = self.estimate()
-        scalars = {name: value for name, value in model.items() if not isinstance(value, tuple)}
-        fidelity = Fidelity(model=scalars, **options)
-        arrays = {name: np.array(v) for name, v in model.items() if isinstance(v, tuple)}
-        for array in arrays.values():
-            array.flags.writeable = False
-        if arrays:
-            # Fidelity's check takes numbers only, while Fidelity.model_params applies an array
-            # value (one rate per AP) elementwise: add the checked values as read-only arrays.
-            object.__setattr__(fidelity, "model", {**fidelity.model, **arrays})
-        return fidelity
+        return Fidelity(model=self.estimate(), **options)
 
 
 def _plain(value: Any) -> Any:

@@ -42,7 +42,9 @@ class DigitalTwin:
         average: domain averaging (paper 000, Section V-A): the identical domain keeps this many
             mirrors of the physical state, each with its own measurement noise, and
             :meth:`trial_identical` returns each action's mean outcome over them (rewards and
-            declared info averaged; ``info["failed"]`` becomes a failure probability). 1: off.
+            declared info averaged; ``info["failed"]`` becomes a failure probability). Where the
+            env can re-key a state's randomness (``reseed_domain``), each view also draws its own
+            future. 1: off.
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class DigitalTwin:
         (and through a sync delay); not part of :attr:`evaluations`."""
         self.average = check_int("average", average, 1, 10_000)
         self._mirrors: list[Any] = []  # the identical domain's m views of the physical state
+        self._truth: Any | None = None  # the exact physical state at the last mirror (audits)
         self._ended: list[bool] = []  # per view: the twin's model ended the episode
         self.evaluations = 0
         """Number of domain steps simulated so far (the twin's work, reported beside the
@@ -88,7 +91,19 @@ class DigitalTwin:
 
     def sync(self, state: Any) -> None:
         """The identical domain mirrors exactly ``state`` (Fig. 1 of paper 000)."""
-        self._mirrors, self._ended = [state] * self.average, [False] * self.average
+        self._truth = state
+        self._mirrors = self._own_futures([state] * self.average)
+        self._ended = [False] * self.average
+
+    def _own_futures(self, views: list[Any]) -> list[Any]:
+        """With ``average`` m > 1, each view gets its own random future where the model can
+        re-key one (``reseed_domain``: user mobility, link fading), keys from the twin's stream:
+        then the m views estimate the spread of outcomes instead of replaying the physical one."""
+        reseed = getattr(self.model, "reseed_domain", None)
+        if self.average == 1 or not callable(reseed):
+            return views
+        keys = self._rng.integers(0, 2**63, size=len(views))
+        return [reseed(view, int(key)) for view, key in zip(views, keys, strict=True)]
 
     def model_env(self) -> gym.Env[Any, Any]:
         """A fresh env that runs the twin's model (its parameters), apart from the physical env:
@@ -115,6 +130,7 @@ class DigitalTwin:
         if f.perfect:
             self.sync(state)
             return
+        self._truth = state
         self._rescale(f.error_scale(t))
         if episode_start:
             self._seen.clear()
@@ -131,7 +147,7 @@ class DigitalTwin:
             pending = list(self._actions)[len(self._actions) - (len(self._seen) - 1) :]
             for past in pending:  # the delay: predict from the late measurement to now
                 measured = self._predict(measured, past)
-            self._mirrors = measured
+            self._mirrors = self._own_futures(measured)
         else:
             self._mirrors = self._predict(self._mirrors, action)
 
@@ -211,6 +227,14 @@ class DigitalTwin:
         """Rebuild the model when a twin under construction has become more accurate."""
         if scale != self._scale:
             self.backend = self._build(scale)
+
+    @property
+    def physical_state(self) -> Any:
+        """The exact physical state at the last :meth:`mirror` (for audits and metrics of the
+        twin's error; an assist must decide from :attr:`identical_state`, the twin's view)."""
+        if self._truth is None:
+            raise RuntimeError("the twin has not been synced with the physical env yet")
+        return self._truth
 
     @property
     def identical_state(self) -> Any:

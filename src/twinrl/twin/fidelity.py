@@ -51,9 +51,10 @@ class Fidelity:
     """Relative model error per parameter the env lists in ``twin_params``: the twin's value is the
     physical value x (1 + bias), bias > -1 (e.g. ``{"rate": -0.2}``: the twin thinks the uplink
     is 20% slower)."""
-    model: Mapping[str, float] = field(default_factory=dict)
+    model: Mapping[str, float | tuple[float, ...]] = field(default_factory=dict)
     """Absolute twin values of parameters in ``twin_params`` (e.g. a :class:`Calibrator`'s
-    estimates); applied before ``bias``."""
+    estimates; a tuple for a tuple-valued parameter such as ``ap_rates``); applied before
+    ``bias``."""
     noise: Mapping[str, float] = field(default_factory=dict)
     """Standard deviation (>= 0) of the measurement noise per field the env lists in
     ``measured_state``, in the field's unit (a fraction of the value for ``relative`` fields)."""
@@ -83,13 +84,8 @@ class Fidelity:
                 )
             low = -1.0 if name == "bias" else 0.0 if name == "noise" else -math.inf
             checked = {
-                key: check_float(
-                    f"Fidelity.{name}[{key!r}]",
-                    v,
-                    low,
-                    math.inf,
-                    low_open=name == "bias",
-                    high_open=True,
+                key: _check_value(
+                    f"Fidelity.{name}[{key!r}]", v, low, name == "bias", tuples=name == "model"
                 )
                 for key, v in value.items()
             }
@@ -157,7 +153,14 @@ class Fidelity:
         values = {}
         for name in sorted(set(self.model) | set(self.bias)):
             true = np.asarray(getattr(params, name), dtype=np.float64)
-            target = self.model.get(name, true) * (1.0 + self.bias.get(name, 0.0))
+            target = np.asarray(self.model.get(name, true), dtype=np.float64) * (
+                1.0 + self.bias.get(name, 0.0)
+            )
+            if target.shape != true.shape:
+                raise ConfigError(
+                    f"Fidelity.model[{name!r}] has {target.size} values; the env's {name} has "
+                    f"{true.size}"
+                )
             value = target if scale == 1.0 else true + scale * (target - true)
             values[name] = tuple(np.ravel(value).tolist()) if true.ndim else float(value)
         return replace(params, **values)
@@ -185,6 +188,17 @@ class Fidelity:
 
 
 __all__ = ["Fidelity", "Measured"]
+
+
+def _check_value(name: str, value: Any, low: float, low_open: bool, tuples: bool) -> Any:
+    """A finite float at least ``low`` (above it if ``low_open``); with ``tuples``, also a tuple
+    or list of such floats (returned as a tuple)."""
+    if tuples and isinstance(value, (tuple, list, np.ndarray)):
+        items = [_check_value(f"{name}[{i}]", v, low, low_open, False) for i, v in enumerate(value)]
+        if not items:
+            raise ConfigError(f"{name} is empty; give one value per element")
+        return tuple(items)
+    return check_float(name, value, low, math.inf, low_open=low_open, high_open=True)
 
 
 def fidelity_fields() -> list[str]:
