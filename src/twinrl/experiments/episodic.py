@@ -39,6 +39,19 @@ class Variant:
     """Env settings of this variant on top of the experiment's (e.g. a ``sensing_radius``)."""
     global_observation: bool = False
     """Wrap the env in :class:`~twinrl.assists.GlobalObservation` (the twin's global view)."""
+    fidelity: tuple[tuple[str, Any], ...] = ()
+    """The twin's imperfection: keyword arguments of :class:`~twinrl.twin.Fidelity` (e.g.
+    ``(("bias", {"ap_rates": -0.5}),)``); empty: a perfect twin."""
+    average: int = 1
+    """Domain averaging (``DigitalTwin(average=m)``, paper 000, Section V-A); 1: off."""
+    start_below: float | None = None
+    """``train``'s ``start_below``: the assists wait until the twin's mean one-step reward error
+    over 20 physical steps is at most this; None: they start at once."""
+
+    @property
+    def imperfect(self) -> bool:
+        """Whether the twin settings differ from the perfect twin's defaults."""
+        return bool(self.fidelity) or self.average != 1 or self.start_below is not None
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ def run_episodic(job: EpisodicJob) -> dict[str, Any]:
     run = train(
         env, agent, assists=assists, budget=job.episodes * horizon, max_episodes=job.episodes,
         seed=Streams.from_seed(job.seed).env_seed, evaluate=False, track_info=("failed",),
+        **twin_settings(v, env, uses_twin=bool(assists)),
     )  # fmt: skip
     lengths = np.asarray(run.episode_lengths, dtype=np.int64)
     failed = np.nan_to_num(run.history["failed"])
@@ -94,12 +108,26 @@ def run_episodic(job: EpisodicJob) -> dict[str, Any]:
         "wall_time": run.wall_time,
         "assists": stats,
     }
+    if v.imperfect:
+        out["twin_error"] = dict(run.twin_error)
+        out["twin_started"] = run.twin_started
     if job.eval_episodes:
         eval_seed = int(np.random.SeedSequence([job.seed, 1]).generate_state(1)[0])
         out["greedy_return"] = greedy_returns(env, agent, job.eval_episodes, seed=eval_seed)
     if job.keep_policy:
         out["policy"] = agent.state_dict()
     return out
+
+
+def twin_settings(v: Variant, env: gym.Env[Any, Any], *, uses_twin: bool) -> dict[str, Any]:
+    """``train``'s ``twin`` and ``start_below`` for a variant with an imperfect twin or a
+    mitigation (none otherwise, so a perfect-twin variant runs exactly as before)."""
+    if not (uses_twin and v.imperfect):
+        return {}
+    from twinrl.twin import DigitalTwin, Fidelity
+
+    twin = DigitalTwin(env, fidelity=Fidelity(**dict(v.fidelity)), average=v.average)
+    return {"twin": twin, "start_below": v.start_below}
 
 
 def evaluation_seed(run_seed: int) -> int:

@@ -20,7 +20,14 @@ from typing import Any
 
 from twinrl import __version__
 from twinrl.errors import ConfigError, short_repr
-from twinrl.experiments import ap_figures, edge_report, edge_tables, uav_figures
+from twinrl.experiments import (
+    ap_figures,
+    edge_report,
+    edge_tables,
+    fidelity_report,
+    fidelity_study,
+    uav_figures,
+)
 from twinrl.experiments.parallel import Interrupted, on_result
 from twinrl.outdir import RunDir, to_json
 from twinrl.validation import check_int
@@ -55,6 +62,7 @@ GROUPS: dict[str, Group] = {
     "edge": Group(edge_tables.run_preset),
     "ap": Group(ap_figures.run_preset),
     "uav": Group(uav_figures.run_preset),
+    "fidelity": Group(fidelity_study.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
@@ -92,6 +100,13 @@ EXPERIMENTS: dict[str, Experiment] = {
         uav_figures.write_observation,
         needs=("torch",),
         extra="torch",
+    ),
+    "fidelity": Experiment(
+        "is an imperfect twin worth building: twin-assisted minus physical-only learning vs model "
+        "bias, measurement noise and staleness, with and without mitigations (multi-UAV part "
+        "with the torch extra, paper preset)",
+        "fidelity",
+        fidelity_report.write_fidelity,
     ),
 }
 PRESET_NAMES = ("quick", "paper")
