@@ -139,3 +139,53 @@ def test_safe_exploration_audits_false_vetoes_and_missed_failures() -> None:
     risk = run(Fidelity(), 8)
     assert risk.false_vetoes > 0 and risk.missed_failures > 0
     assert risk.false_vetoes <= risk.vetoed
+
+
+def test_ensemble_members_run_their_own_models_and_mark_disagreement() -> None:
+    env = gym.make("twinrl/EdgeScheduling-v0", **EDGE)
+    env.reset(seed=0)
+    env.step(1)
+    members = [{"rate": r} for r in (2.9e6, 5.8e6, 11.6e6)]
+    twin = DigitalTwin(env, ensemble=members, trust=0.1)
+    twin.mirror(env, 1, episode_start=True, action=None)
+    actions = np.array([0, 2, 3, 4])
+    out = twin.trial_identical(actions)
+    state = env.unwrapped.get_state()
+    per_member = []
+    for params in members:
+        model = DigitalTwin(gym.make("twinrl/EdgeScheduling-v0", **EDGE, **params))
+        per_member.append(model.trial(state, actions).reward)
+    np.testing.assert_allclose(out.reward, np.mean(per_member, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(out.info["disagreement"], np.std(per_member, axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(out.info["trusted"], out.info["disagreement"] <= 0.1)
+    assert 0 < out.info["trusted"].sum() < 4  # the threshold separates these actions
+    assert twin.evaluations == 12
+
+
+def test_untrusted_outcomes_never_reach_the_agent() -> None:
+    from twinrl.storage import Storage
+
+    env = gym.make("twinrl/EdgeScheduling-v0", **EDGE)
+    agent = QLearning.for_env(env, rng=0)
+    members = [{"rate": r} for r in (2.9e6, 5.8e6, 11.6e6)]
+    twin = DigitalTwin(env, ensemble=members, trust=0.1)
+    storage = Storage(10_000, n_twin_domains=5)
+    run = twinrl.train(env, agent, assists=[ActionTrials(5, 5, rng=1)], twin=twin, budget=200,
+                       seed=0, evaluate=False, storage=storage)  # fmt: skip
+    twin_rows = int(storage.sizes[1:].sum())
+    assert 0 < twin_rows < run.twin_evaluations // 3  # some outcomes were dropped, none doubled
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ensemble": {"rate": 1e6}}, "ensemble"),
+        ({"ensemble": [1.0]}, "ensemble"),
+        ({"trust": 0.5}, "trust needs an ensemble"),
+        ({"ensemble": [{"rate": 1e6}], "trust": -1.0}, "trust"),
+    ],
+)
+def test_bad_ensembles_are_refused(kwargs: dict, message: str) -> None:
+    env = gym.make("twinrl/EdgeScheduling-v0", **EDGE)
+    with pytest.raises((ValueError, TypeError), match=message):
+        DigitalTwin(env, **kwargs)

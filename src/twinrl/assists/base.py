@@ -72,9 +72,10 @@ class Vetting(Protocol):
 
 
 def twin_transitions(ctx: StepContext, actions: NDArray[np.int64], out: DomainSteps) -> Transitions:
-    """Transitions of actions tried from the synced state, tagged with domains 1..K."""
+    """Transitions of actions tried from the synced state, tagged with domains 1..K; outcomes an
+    ensemble twin does not trust (``out.info["trusted"] == 0``) are left out."""
     n = actions.shape[0]
-    return Transitions(
+    batch = Transitions(
         obs=np.repeat(np.asarray(ctx.obs)[None], n, axis=0),
         action=actions,
         reward=out.reward,
@@ -83,6 +84,14 @@ def twin_transitions(ctx: StepContext, actions: NDArray[np.int64], out: DomainSt
         next_mask=out.next_mask,
         source=np.arange(1, n + 1, dtype=np.int64),
     )
+    trusted = trusted_rows(out)
+    return batch if trusted is None else batch.rows(np.flatnonzero(trusted))
+
+
+def trusted_rows(out: DomainSteps) -> NDArray[np.bool_] | None:
+    """Which outcomes an ensemble twin trusts (None: no ensemble, all of them)."""
+    trusted = out.info.get("trusted")
+    return None if trusted is None else np.asarray(trusted) > 0.5
 
 
 def valid_actions(mask: NDArray[np.int8] | None, n_actions: int) -> NDArray[np.int64]:

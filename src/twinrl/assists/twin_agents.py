@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions, as_generator
-from twinrl.assists.base import StepContext, check_count, twin_transitions
+from twinrl.assists.base import StepContext, check_count, trusted_rows, twin_transitions
 from twinrl.resources import check_memory, twin_agents_bytes
 from twinrl.validation import check_int
 
@@ -79,9 +79,11 @@ class TwinAgents:
             twin_agent.begin_iteration(ctx.iteration)
             actions[j] = twin_agent.act(ctx.obs, explore=True, mask=ctx.mask)
         out = ctx.twin.trial_identical(actions)
-        batch = twin_transitions(ctx, actions, out)
+        batch = twin_transitions(ctx, actions, out._replace(info={}))  # every agent's own row
+        trusted = trusted_rows(out)
         for j, twin_agent in enumerate(self.agents):  # line 9
-            twin_agent.learn(_row(batch, j))
+            if trusted is None or trusted[j]:
+                twin_agent.learn(_row(batch, j))
         if ctx.iteration % self.sync_every == 0:  # lines 11-17
             self.share(agent)
 

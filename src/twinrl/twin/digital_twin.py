@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -12,10 +13,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.contract import DomainSteps
-from twinrl.errors import ConfigTypeError, short_repr
+from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.twin.backends import Backend, capture, deep_copy, make_backend, snapshot_mode
 from twinrl.twin.fidelity import Fidelity, Measured
-from twinrl.validation import check_int
+from twinrl.validation import check_float, check_int
 
 
 class DigitalTwin:
@@ -45,6 +46,13 @@ class DigitalTwin:
             declared info averaged; ``info["failed"]`` becomes a failure probability). Where the
             env can re-key a state's randomness (``reseed_domain``), each view also draws its own
             future. 1: off.
+        ensemble: ensemble trust (the masking of model-based RL with learned models, e.g.
+            M2AC/MOPO): one set of model parameters per view (e.g. a ``Calibrator``'s bootstrap
+            ``samples``), so the m views run m plausible models; ``average`` becomes m.
+        trust: with an ensemble, the largest spread (standard deviation over the members) of an
+            action's reward that is still trusted; :meth:`trial_identical` marks each action in
+            ``info["trusted"]`` (1 or 0) beside ``info["disagreement"]``, and the assists learn
+            only from trusted outcomes. None: every outcome is trusted.
     """
 
     def __init__(
@@ -54,6 +62,8 @@ class DigitalTwin:
         backend: str = "auto",
         fidelity: Fidelity | None = None,
         average: int = 1,
+        ensemble: Sequence[Mapping[str, Any]] = (),
+        trust: float | None = None,
     ) -> None:
         self.mode = snapshot_mode(env)
         """``"native"`` (the env's own get/set_state) or ``"copy"`` (deep copies)."""
@@ -75,6 +85,12 @@ class DigitalTwin:
         """Model steps the identical domain took to predict the physical state between syncs
         (and through a sync delay); not part of :attr:`evaluations`."""
         self.average = check_int("average", average, 1, 10_000)
+        self._members = self._ensemble(ensemble)
+        if self._members:
+            self.average = len(self._members)
+        self.trust = None if trust is None else check_float("trust", trust, 0.0, math.inf)
+        if self.trust is not None and not self._members:
+            raise ConfigError("trust needs an ensemble: pass ensemble=[params, ...]")
         self._mirrors: list[Any] = []  # the identical domain's m views of the physical state
         self._truth: Any | None = None  # the exact physical state at the last mirror (audits)
         self._ended: list[bool] = []  # per view: the twin's model ended the episode
@@ -153,25 +169,31 @@ class DigitalTwin:
 
     def trial_identical(self, actions: NDArray[np.int64]) -> DomainSteps:
         """Try each action from the identical domain; with ``average`` m > 1, in each of its m
-        views, returning the mean reward and mean declared info per action (the next states,
-        observations and episode ends of the first view)."""
+        views (each in its own model with an ``ensemble``), returning the mean reward and mean
+        declared info per action (the next states, observations and episode ends of the first
+        view); with an ensemble also ``info["disagreement"]`` and ``info["trusted"]``."""
         actions = np.asarray(actions, dtype=np.int64)
         if self.average == 1:
             return self.trial(self.identical_state, actions)
         k = actions.shape[0]
-        states = [view for view in self._mirrors for _ in range(k)]
-        out = self.step_domains(states, np.concatenate([actions] * self.average))
-        first = slice(0, k)
-        return DomainSteps(
-            out.states[first],
-            out.next_obs[first],
-            out.reward.reshape(self.average, k).mean(axis=0),
-            out.terminated[first],
-            out.truncated[first],
-            None if out.next_mask is None else out.next_mask[first],
-            {key: np.asarray(v, dtype=np.float64).reshape(self.average, k, *np.shape(v)[1:])
-             .mean(axis=0) for key, v in out.info.items()},
-        )  # fmt: skip
+        if self._members:
+            self.evaluations += self.average * k
+            self.calls += self.average
+            outs = [m.step([v] * k, actions) for m, v in zip(self._members, self._mirrors,
+                                                             strict=True)]  # fmt: skip
+        else:
+            states = [view for view in self._mirrors for _ in range(k)]
+            out = self.step_domains(states, np.concatenate([actions] * self.average))
+            outs = [_rows(out, slice(j * k, (j + 1) * k)) for j in range(self.average)]
+        rewards = np.stack([o.reward for o in outs])
+        info = {key: np.mean([np.asarray(o.info[key], dtype=np.float64) for o in outs], axis=0)
+                for key in outs[0].info}  # fmt: skip
+        if self._members:
+            info["disagreement"] = rewards.std(axis=0)
+            limit = math.inf if self.trust is None else self.trust
+            info["trusted"] = (info["disagreement"] <= limit).astype(np.float64)
+        first = outs[0]
+        return first._replace(reward=rewards.mean(axis=0), info=info)
 
     def one_step_error(
         self, action: Any, obs: Any, reward: float, terminated: bool, info: dict[str, Any]
@@ -193,19 +215,40 @@ class DigitalTwin:
         return error
 
     def _predict(self, views: list[Any], action: Any) -> list[Any]:
-        """One step of the twin's model from each view; a view whose episode the model ended
-        stays at that last state until the next sync."""
+        """One step of the twin's model (each view's own, with an ensemble) from each view; a view
+        whose episode the model ended stays at that last state until the next sync."""
         running = [j for j, ended in enumerate(self._ended) if not ended]
         if not running:
             return views
         self.prediction_steps += len(running)
-        actions = np.stack([np.asarray(action, dtype=np.int64)] * len(running))
-        out = self.backend.step([views[j] for j in running], actions)
+        a = np.asarray([action], dtype=np.int64)
+        if self._members:
+            outs = [self._members[j].step([views[j]], a) for j in running]
+        else:
+            out = self.backend.step([views[j] for j in running], np.concatenate([a] * len(running)))
+            outs = [_rows(out, slice(i, i + 1)) for i in range(len(running))]
         views = list(views)
-        for i, j in enumerate(running):
-            views[j] = out.states[i]
-            self._ended[j] = bool(out.done[i])
+        for o, j in zip(outs, running, strict=True):
+            views[j] = o.states[0]
+            self._ended[j] = bool(o.done[0])
         return views
+
+    def _ensemble(self, ensemble: Sequence[Mapping[str, Any]]) -> list[Backend]:
+        """One backend per ensemble member, each over the env's dynamics with those parameters."""
+        if isinstance(ensemble, Mapping) or not all(isinstance(m, Mapping) for m in ensemble):
+            raise ConfigTypeError(
+                f"ensemble must be a sequence of parameter mappings (e.g. Calibrator.samples()), "
+                f"got {short_repr(ensemble)}"
+            )
+        if ensemble and self.mode != "native":
+            raise ConfigError("an ensemble needs an env with get_state()/set_state() and params")
+        members = []
+        base: Any = self._env.unwrapped
+        for params in ensemble:
+            model = Fidelity(model=dict(params)).model_params(base.params, 1.0)
+            env = type(base)(**{f.name: getattr(model, f.name) for f in fields(model)})
+            members.append(make_backend(env, self._backend_name))
+        return members
 
     def _measured(self) -> dict[str, Measured]:
         return dict(getattr(self._env.unwrapped, "measured_state", {}))
@@ -257,3 +300,16 @@ class DigitalTwin:
         self.evaluations += len(states)
         self.calls += 1
         return self.backend.step(states, np.asarray(actions, dtype=np.int64))
+
+
+def _rows(out: DomainSteps, index: slice) -> DomainSteps:
+    """The domains ``index`` of a batched step."""
+    return DomainSteps(
+        out.states[index],
+        out.next_obs[index],
+        out.reward[index],
+        out.terminated[index],
+        out.truncated[index],
+        None if out.next_mask is None else out.next_mask[index],
+        {key: value[index] for key, value in out.info.items()},
+    )
