@@ -207,7 +207,7 @@ def _subset_dp(
         task = task.astype(np.int64)
         # Same operations, same order as edge_kernels.completion_times / order_costs.
         new_ready = t_ready[parent] + tx[task]
-        new_server = np.maximum(new_ready, t_server[parent]) + ex[task]
+        new_server = k.server_done(new_ready, t_server[parent], ex[task])
         new_cost = cost[parent] + k.step_cost(new_server, eps[task], zeta)
         new_mask = mask[parent] | bits[task]
         if math.isfinite(limit):

@@ -29,6 +29,14 @@ def task_times(tasks: NDArray[np.float64], rate: float, f_ser: float) -> tuple[N
     return tx, ex
 
 
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+def server_done(t_ready: float, t_server: float, ex: float) -> float:  # pragma: no cover
+    """Eq. (2): the server starts a task once all its data has arrived (``t_ready``) and the
+    previous task is done (``t_server``), and needs ``ex`` to execute it. The one implementation:
+    the env, the kernels here, the fused backend and the exact solver call it."""
+    return max(t_ready, t_server) + ex
+
+
 def completion_times(
     tx: NDArray[np.float64], ex: NDArray[np.float64], orders: NDArray[np.int64]
 ) -> NDArray[np.float64]:
@@ -50,7 +58,7 @@ def completion_times(
     for j in range(orders.shape[1]):
         task = orders[:, j]
         t_ready = t_ready + tx[task]  # Eq. (1): all data of the j-th task has arrived
-        t_prev = np.maximum(t_ready, t_prev) + ex[task]  # Eq. (2): wait for the server
+        t_prev = server_done(t_ready, t_prev, ex[task])  # Eq. (2): wait for the server
         out[:, j] = t_prev
     return out
 
@@ -152,6 +160,6 @@ def order_cost_scalar(
     for j in range(order.shape[0]):
         task = order[j]
         t_ready = t_ready + tx[task]
-        t_prev = max(t_ready, t_prev) + ex[task]
+        t_prev = server_done(t_ready, t_prev, ex[task])
         cost = cost + (t_prev + zeta * (t_prev > eps[task]))
     return cost

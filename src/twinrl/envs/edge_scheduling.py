@@ -180,7 +180,7 @@ def step_batch(
     for j in range(send.shape[1]):
         task = send[:, j]
         t_ready = t_ready + tx[rows, task]  # Eq. (1)
-        t_server = np.maximum(t_ready, t_server) + ex[rows, task]  # Eq. (2)
+        t_server = k.server_done(t_ready, t_server, ex[rows, task])  # Eq. (2)
         reward = reward - k.step_cost(t_server, tasks[rows, task, k.EPS], params.zeta)  # Eq. (3)
         order[rows, n_sent] = task
         n_sent = n_sent + 1
