@@ -97,11 +97,20 @@ class TwinAgents:
                 delta = np.asarray(value, dtype=np.float64) - base
                 for other in states[1:]:
                     delta += np.asarray(other[key], dtype=np.float64) - base
-                merged[key] = base + delta / (1 + self.n_agents)
+                merged[key] = shared_average(base, delta, self.n_agents)
         agent.load_state_dict(merged)  # validated once, on the physical agent
         for twin_agent in self.agents:
             twin_agent.load_state_dict(merged, validate=False)
         self._base = {key: np.array(value, copy=True) for key, value in merged.items()}
+
+
+def shared_average(
+    base: NDArray[np.float64], delta_sum: NDArray[np.float64], n_twins: int
+) -> NDArray[np.float64]:
+    """Algorithm 1, line 12: the mean of the physical and ``n_twins`` twin parameters, as
+    ``base + (sum of their changes from base) / (1 + n_twins)``. The one implementation: the
+    fused backend calls it too."""
+    return base + delta_sum / (1 + n_twins)
 
 
 def _row(batch: Transitions, j: int) -> Transitions:

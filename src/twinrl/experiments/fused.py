@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 from twinrl.agents.qlearning import QLearningConfig
 from twinrl.agents.selection import epsilon_at, q_update, sample_distinct
 from twinrl.algorithms import ALGORITHMS, Streams
+from twinrl.assists.twin_agents import shared_average
 from twinrl.envs import edge_kernels as k
 from twinrl.envs.edge_scheduling import EdgeParams
 
@@ -299,7 +300,7 @@ def run_fused(
                     base_v, base_c, ws_v, ws_c, u_twins, acc, log, seen, token,
                 )  # fmt: skip
             # Lines 11-17, as TwinAgents.share: base + (physical + twin deltas) / (1 + phi).
-            total = base_v[leaf0 : leaf0 + n_actions] + acc / (1 + n_tw)
+            total = shared_average(base_v[leaf0 : leaf0 + n_actions], acc, n_tw)
             _build(total, v, c, off, depth)
             base_v[:], base_c[:], ws_v[:], ws_c[:] = v, c, v, c
             greedy[e1 - 1] = -costs[_tied(v, c, off, depth, 0)]
