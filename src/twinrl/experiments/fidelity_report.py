@@ -112,12 +112,13 @@ def _benefit(row: dict[str, Any], name: str) -> tuple[float, float]:
 
 
 def _worse(row: dict[str, Any], name: str) -> bool:
-    return any(row["verdict"][k] == "twin WORSE" for k, _, _ in OUTCOMES[name][:2])
+    """Significantly worse in any outcome (speed, final quality or physical failures)."""
+    return any(row["verdict"][k] == "twin WORSE" for k, _, _ in OUTCOMES[name])
 
 
 def headline(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    """Per error axis: the best mitigation at each level (not significantly worse, then the
-    largest mean speed benefit), whether it is ever significantly worse, and the largest level up
+    """Per error axis: the best mitigation at each level (not significantly worse in any outcome,
+    then the largest mean speed benefit), whether it is ever significantly worse, and the largest level up
     to which it keeps at least :data:`KEEP` of the perfect twin's benefit."""
     case = case_by_name(name)
     out = []
@@ -211,11 +212,11 @@ def _case_table(
     lines = [f"## {TITLES[name]}", "", f"{size}; start_below = {case.start_below}.", "",
              "| error | level | mitigation | twin error | "
              + " | ".join(f"Δ {h}" for _, h, _ in outcomes)
-             + " | twin evals / physical steps | verdict (speed; final) |",
+             + " | twin evals / physical steps | verdict (" + "; ".join(k for k, _, _ in outcomes) + ") |",
              "|" + "---|" * (6 + len(outcomes))]  # fmt: skip
     for r in rows:
         diffs = " | ".join(_fmt(r["difference"][k]) for k, _, _ in outcomes)
-        verdict = "; ".join(r["verdict"][k] for k, _, _ in outcomes[:2])
+        verdict = "; ".join(r["verdict"][k] for k, _, _ in outcomes)
         lines.append(
             f"| {r['axis']} | {_level(r, r['level'])} | {r['mitigation']} | "
             f"{_fmt(r['twin_error_reward'])} | {diffs} | "
