@@ -177,7 +177,8 @@ def train(
         if fresh:
             log.episode_end(i)
             obs, info = env.reset(options=reset_options)
-            start = _episode_start(obs, info, judge if log.long_episodes else None, env)
+            capture = evaluate and log.may_evaluate(i, digital.calls, eval_every)
+            start = _episode_start(obs, info, judge if capture else None, env)
         else:
             obs, info = next_obs, next_info
         if evaluate and log.due(i, digital.calls, eval_every):
@@ -304,11 +305,19 @@ class _Log:
         self.run.episode_lengths.append(i - self.episode_first + 1)
         self.episode_return, self.episode_first = 0.0, i + 1
 
-    @property
-    def long_episodes(self) -> bool:
-        """Whether the last finished episode took more than one step: then the evaluation's
-        start state is captured at every reset (one-step episodes capture it on demand)."""
-        return not self.run.episode_lengths or self.run.episode_lengths[-1] > 1
+    def may_evaluate(self, i: int, twin_calls: int, every: int | None) -> bool:
+        """Whether to capture the start state of the episode that begins after iteration ``i``:
+        only when an evaluation may fall due during it (estimated as long as the last one, with
+        twin calls growing at their rate so far), and never for one-step episodes, whose start
+        is captured on demand. A wrong guess only moves an evaluation to a later episode. With a
+        fixed ``every``, every start is captured, so no scheduled evaluation is skipped."""
+        length = self.run.episode_lengths[-1]
+        if length <= 1:
+            return False
+        if every is not None:
+            return True
+        end = i + length
+        return self.run.eval_steps + length <= EVAL_SHARE * (end + twin_calls * end / i)
 
     def due(self, i: int, twin_calls: int, every: int | None) -> bool:
         """Whether to evaluate after iteration ``i`` (see ``train``'s ``eval_every``): every
