@@ -67,7 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("reproduce", parents=[debug],
                         help="run the paper experiments and write a report")  # fmt: skip
     rp.add_argument(
-        "names", nargs="*", metavar="NAME", help=f"experiments: {', '.join(EXPERIMENTS)}"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"experiments: {', '.join(EXPERIMENTS)} (none: the paper reproductions, "
+        f"{', '.join(n for n, e in EXPERIMENTS.items() if e.default)})",
     )
     rp.add_argument("--preset", default="quick", choices=PRESET_NAMES)
     rp.add_argument("--out", default="runs/reproduce",
@@ -161,9 +165,10 @@ def _list() -> None:
     print("algorithms:")
     for name, text in ALGORITHMS.items():
         print(f"  {name:8s} {text}")
-    print("experiments (twinrl reproduce NAME):")
+    print("experiments (twinrl reproduce NAME; * only when named):")
     for name, experiment in EXPERIMENTS.items():
-        print(f"  {name:8s} {experiment.description}")
+        mark = " " if experiment.default else "*"
+        print(f" {mark}{name:11s} {experiment.description}")
 
 
 def resolve_env(env_id: str | None, *, allow_import: bool = False) -> str | None:

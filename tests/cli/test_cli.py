@@ -166,3 +166,28 @@ def test_train_checkpoint_carries_its_manifest_and_refuses_another_run(tmp_path:
     other = dict(manifest, algorithm="dteql")
     with pytest.raises(CheckpointError, match="dteql"):
         load_checkpoint(tmp_path / "a" / "checkpoint.npz", expect=other)
+
+
+def test_studies_run_only_when_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from twinrl.experiments import runner
+
+    groups: list[str] = []
+
+    def recorder(name: str) -> runner.Group:
+        def run(preset: str, **kwargs: object) -> dict:
+            groups.append(name)
+            raise RuntimeError("stop: only the choice of group is under test")
+
+        return runner.Group(run)
+
+    for group in list(runner.GROUPS):
+        monkeypatch.setitem(runner.GROUPS, group, recorder(group))
+    for names, out in (([], "bare"), (["fidelity"], "named")):
+        with pytest.raises(RuntimeError, match="stop"):
+            runner.reproduce(names, out=tmp_path / out)
+    assert groups == ["edge", "fidelity"]  # a bare run starts with Table I/II
+    assert [n for n, e in runner.EXPERIMENTS.items() if not e.default] == ["fidelity"]
+    assert main(["list"]) == 0
+    assert "*fidelity" in capsys.readouterr().out

@@ -22,6 +22,8 @@ from twinrl import __version__
 from twinrl.errors import ConfigError, short_repr
 from twinrl.experiments import (
     ap_figures,
+    construction_report,
+    construction_study,
     edge_report,
     edge_tables,
     fidelity_report,
@@ -45,6 +47,9 @@ class Experiment:
     """Optional modules the experiment imports (e.g. ``torch``)."""
     extra: str = ""
     """The twinrl extra that installs :attr:`needs`."""
+    default: bool = True
+    """Part of a bare ``twinrl reproduce`` (the paper reproductions); False for our own studies
+    (e.g. ``fidelity``), which run only when named."""
 
     def missing(self) -> list[str]:
         """The modules of :attr:`needs` that are not installed."""
@@ -63,6 +68,7 @@ GROUPS: dict[str, Group] = {
     "ap": Group(ap_figures.run_preset),
     "uav": Group(uav_figures.run_preset),
     "fidelity": Group(fidelity_study.run_preset),
+    "construction": Group(construction_study.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
@@ -107,6 +113,14 @@ EXPERIMENTS: dict[str, Experiment] = {
         "with the torch extra, paper preset)",
         "fidelity",
         fidelity_report.write_fidelity,
+        default=False,
+    ),
+    "construction": Experiment(
+        "when does building a twin pay off once its construction time counts: episodes to QL's "
+        "level vs the construction delay T_c, a twin improving while built, a calibrated twin",
+        "construction",
+        construction_report.write_construction,
+        default=False,
     ),
 }
 PRESET_NAMES = ("quick", "paper")
@@ -152,10 +166,11 @@ def reproduce(
     for name in named:
         if EXPERIMENTS[name].missing():
             raise ImportError(_needs(name))
-    # with no names: every experiment whose optional modules are installed; the others are
-    # named in the report as skipped
-    names = named or [n for n, e in EXPERIMENTS.items() if not e.missing()]
-    skipped = [n for n in EXPERIMENTS if not named and EXPERIMENTS[n].missing()]
+    # with no names: every default experiment whose optional modules are installed; the others
+    # are named in the report as skipped
+    defaults = [n for n, e in EXPERIMENTS.items() if e.default]
+    names = named or [n for n in defaults if not EXPERIMENTS[n].missing()]
+    skipped = [n for n in defaults if not named and EXPERIMENTS[n].missing()]
     for name in skipped:
         print(f"twinrl reproduce: skipping {_needs(name)}", file=sys.stderr)
     if preset not in PRESET_NAMES:
