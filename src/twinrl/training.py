@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions
 from twinrl.assists.base import Assist, StepContext, Vetting
-from twinrl.errors import ConfigTypeError, short_repr
+from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.resources import check_memory, history_bytes
 from twinrl.storage.replay import Storage
 from twinrl.twin.digital_twin import DigitalTwin
@@ -122,6 +122,12 @@ def train(
     track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
     if measure_fidelity is not None:
         check_bool("measure_fidelity", measure_fidelity)
+    if start_below is not None and measure_fidelity is False:
+        raise ConfigError("start_below needs the fidelity metric; drop measure_fidelity=False")
+    if measure_fidelity and not assists:
+        raise ConfigError(
+            "measure_fidelity needs assists: the twin mirrors the physical state only for them"
+        )
     check_memory(history_bytes(budget, 2 + len(track_info) + evaluate), "the history", "budget")
     env = gym.make(env) if isinstance(env, str) else env
     # the digital space, when an assist or the evaluation needs one (never None where used);
@@ -263,9 +269,9 @@ def greedy_return(
     ``max_steps`` steps or to the end of its episode (the physical env is not touched).
     Evaluation steps are not counted as twin work. With ``steps=True``: ``(return, twin steps)``."""
     policy = greedy_policy(agent)
-    before = twin.evaluations
+    before = twin.evaluations, twin.calls
     out = rollout(twin, [state], policy([obs], [mask]), policy, horizon=max_steps)
-    twin.evaluations = before
+    twin.evaluations, twin.calls = before
     value = float(out.returns[0])
     return (value, int(out.steps[0])) if steps else value
 

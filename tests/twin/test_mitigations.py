@@ -189,3 +189,47 @@ def test_bad_ensembles_are_refused(kwargs: dict, message: str) -> None:
     env = gym.make("twinrl/EdgeScheduling-v0", **EDGE)
     with pytest.raises((ValueError, TypeError), match=message):
         DigitalTwin(env, **kwargs)
+
+
+def test_the_fidelity_metric_measures_the_ensemble_the_assists_use() -> None:
+    env = gym.make("twinrl/APSelection-v0")
+    agent = QLearning.for_env(env, rng=0)
+    rates = np.asarray(env.unwrapped.params.ap_rates)
+    members = [{"ap_rates": tuple(rates * f)} for f in (0.2, 0.3)]
+    twin = DigitalTwin(env, ensemble=members)
+    run = twinrl.train(env, agent, assists=[ActionTrials(2, 5, rng=1)], twin=twin, budget=100,
+                       seed=0, evaluate=False, measure_fidelity=True)  # fmt: skip
+    assert run.twin_error["reward"] > 1.0  # both members are far off: so is the metric
+
+
+def test_an_ensemble_of_one_member_runs_that_member() -> None:
+    env = gym.make("twinrl/EdgeScheduling-v0", **EDGE)
+    env.reset(seed=0)
+    slow = DigitalTwin(env, ensemble=[{"rate": 0.58e6}])
+    slow.mirror(env, 1, episode_start=True, action=None)
+    exact = DigitalTwin(env).trial(env.unwrapped.get_state(), np.arange(5))
+    out = slow.trial_identical(np.arange(5))
+    assert (out.reward < exact.reward).all() and "disagreement" in out.info
+
+
+def test_fidelity_options_that_cannot_work_are_refused() -> None:
+    env = gym.make("twinrl/APSelection-v0")
+    agent = QLearning.for_env(env, rng=0)
+    with pytest.raises(ValueError, match="start_below needs the fidelity metric"):
+        twinrl.train(env, agent, assists=[ActionTrials(1, 5)], budget=3, start_below=0.1,
+                     measure_fidelity=False)  # fmt: skip
+    with pytest.raises(ValueError, match="measure_fidelity needs assists"):
+        twinrl.train(env, agent, budget=3, measure_fidelity=True)
+
+
+def test_a_twin_without_error_evaluates_exactly_like_the_perfect_one() -> None:
+    def greedy(fidelity: Fidelity | None) -> bytes:
+        env = gym.make("twinrl/APSelection-v0")
+        agent = QLearning.for_env(env, rng=0)
+        twin = None if fidelity is None else DigitalTwin(env, fidelity=fidelity)
+        run = twinrl.train(env, agent, assists=[ActionTrials(2, 5, rng=1)], twin=twin,
+                           budget=600, seed=0, measure_fidelity=False)  # fmt: skip
+        return run.history["greedy_return"].tobytes()
+
+    # the deterministic road: a stale twin predicts exactly, so nothing may differ
+    assert greedy(None) == greedy(Fidelity(sync_every=2))

@@ -173,7 +173,7 @@ class DigitalTwin:
         declared info per action (the next states, observations and episode ends of the first
         view); with an ensemble also ``info["disagreement"]`` and ``info["trusted"]``."""
         actions = np.asarray(actions, dtype=np.int64)
-        if self.average == 1:
+        if self.average == 1 and not self._members:
             return self.trial(self.identical_state, actions)
         k = actions.shape[0]
         if self._members:
@@ -199,19 +199,28 @@ class DigitalTwin:
         self, action: Any, obs: Any, reward: float, terminated: bool, info: dict[str, Any]
     ) -> dict[str, float]:
         """The fidelity metric: how far the identical domain's prediction of the physical step just
-        taken (``action`` from the mirrored state) is from what the physical env did. Keys:
-        ``reward`` (absolute error), ``obs`` (Euclidean distance of the observations),
-        ``terminated`` (1 if they disagree) and, per declared ``twin_info_keys`` entry, 1 if the
-        twin's value differs. Not counted as twin work."""
-        out = self.backend.step([self.identical_state], np.asarray([action], dtype=np.int64))
+        taken (``action`` from the mirrored state, exactly as :meth:`trial_identical` gives it to
+        the assists: averaged over the views, each in its ensemble member's model) is from what
+        the physical env did. Keys: ``reward`` (absolute error), ``obs`` (Euclidean distance of
+        the observations), ``terminated`` (1 if they disagree) and, per declared
+        ``twin_info_keys`` entry, the absolute difference (a mismatch with one view; a predicted
+        failure probability's distance from the outcome with several). With ``average`` > 1 the
+        views draw their own random futures where the env can re-key them, so the metric then
+        includes the randomness the twin does not know. Not counted as twin work."""
+        work = self.evaluations, self.calls
+        out = self.trial_identical(np.asarray([action], dtype=np.int64))
+        self.evaluations, self.calls = work
         error = {
             "reward": abs(float(out.reward[0]) - float(reward)),
             "obs": float(np.linalg.norm(np.ravel(out.next_obs[0]).astype(float)
                                         - np.ravel(np.asarray(obs)).astype(float))),
             "terminated": float(bool(out.terminated[0]) != bool(terminated)),
         }  # fmt: skip
-        for key, values in out.info.items():
-            error[key] = float(not np.array_equal(values[0], np.asarray(info.get(key))))
+        for key in getattr(self._env.unwrapped, "twin_info_keys", ()):
+            predicted = np.asarray(out.info[key][0], dtype=np.float64)
+            error[key] = float(
+                np.abs(predicted - np.asarray(info.get(key), dtype=np.float64)).max()
+            )
         return error
 
     def _predict(self, views: list[Any], action: Any) -> list[Any]:
