@@ -40,6 +40,9 @@ def test_tiny_preset_runs_end_to_end(summary: dict, tmp_path: Path) -> None:
     assert [r["label"] for r in out["rows"]] == labels[1:]
     assert len(summary["runs"]) == len(labels) * TINY.seeds
     assert out["break_even"]["verdict"] == "too few seeds to decide"
+    assert [(c["first"], c["second"]) for c in out["contrasts"]] == list(
+        construction_report.CONTRASTS
+    )
     for row in out["rows"]:
         assert row["seeds"] == 2 and row["verdict"]["reach"] == "too few seeds to decide"
     if importlib.util.find_spec("matplotlib") is not None:

@@ -8,6 +8,7 @@ The outcomes, their censoring and the verdicts are the ``fidelity`` report's
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,9 @@ def rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
         first = twin[seeds[0]]
         out.append({
             "part": first["part"], "label": label, "level": first["level"], "seeds": len(seeds),
-            "t_c_episodes": metrics.mean_ci([twin[s]["ready_after"] / steps for s in seeds])
-            .to_dict(),
+            "t_c_episodes": metrics.mean_ci([math.nan if "not_built" in twin[s]
+                                             else twin[s]["ready_after"] / steps for s in seeds])
+            .to_dict(),  # over the seeds where a twin was built
             "reach": metrics.mean_ci([mine[s]["reach"] for s in seeds]).to_dict(),
             "difference": {k: e.to_dict() for k, e in diff.items()},
             "verdict": {k: _verdict(diff[k], low) for k, _, low in OUTCOMES["ap"]},
@@ -63,6 +65,30 @@ def rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
             "twin_evaluations": float(np.mean([twin[s]["twin_evaluations"] for s in seeds])),
             "physical_steps": float(np.mean([twin[s]["physical_steps"] for s in seeds])),
         })  # fmt: skip
+    return out
+
+
+CONTRASTS = (("early (noisy)", "T_c = 0 (perfect twin)"), ("early (noisy)", "wait (accurate)"),
+             ("start_below", "early (noisy)"), ("start_below", "wait (accurate)"))  # fmt: skip
+"""Paired contrasts between twins (first minus second, same seeds): the build schedules."""
+
+
+def contrasts(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per :data:`CONTRASTS` pair present: the paired differences of every outcome."""
+    runs = _by_label(summary["runs"])
+    physical = runs[summary["design"]["physical"]]
+    horizon = summary["preset"]["episodes"]
+    out = []
+    for a, b in (c for c in CONTRASTS if c[0] in runs and c[1] in runs):
+        seeds = sorted(set(runs[a]) & set(runs[b]))
+        mine = [_outcome("ap", runs[a][s], physical[s], horizon) for s in seeds]
+        theirs = [_outcome("ap", runs[b][s], physical[s], horizon) for s in seeds]
+        diff = {k: metrics.mean_ci([x[k] - y[k] for x, y in zip(mine, theirs, strict=True)])
+                for k, _, _ in OUTCOMES["ap"]}  # fmt: skip
+        out.append({"first": a, "second": b, "seeds": len(seeds),
+                    "difference": {k: e.to_dict() for k, e in diff.items()},
+                    "verdict": {k: _verdict(diff[k], low).replace("twin", "first")
+                                for k, _, low in OUTCOMES["ap"]}})  # fmt: skip
     return out
 
 
@@ -114,10 +140,19 @@ def write_construction(summary: dict[str, Any], out: Path) -> dict[str, Any]:
             f"{'; '.join(r['verdict'].values())} |"
         )
     lines += ["", *(f"* **{k}**: {v}." for k, v in PARTS.items()), "", _even_text(even), ""]
+    pairs = contrasts(summary)
+    lines += ["Build schedules against each other (paired, first minus second):", "",
+              "| first | second | " + " | ".join(f"Δ {h}" for _, h, _ in OUTCOMES["ap"])
+              + " | verdict |", "|" + "---|" * 6]  # fmt: skip
+    for c in pairs:
+        diffs = " | ".join(_fmt(c["difference"][k]) for k, _, _ in OUTCOMES["ap"])
+        lines.append(f"| {c['first']} | {c['second']} | {diffs} | "
+                     f"{'; '.join(c['verdict'].values())} |")  # fmt: skip
+    lines.append("")
     if _plot(summary, table, out / "construction.png"):
         lines += ["![construction](construction.png)", ""]
     (out / "table.md").write_text("\n".join(lines))
-    return {"rows": table, "break_even": even}
+    return {"rows": table, "break_even": even, "contrasts": pairs}
 
 
 def _even_text(even: dict[str, Any]) -> str:
