@@ -23,7 +23,6 @@ re-exported here.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,7 +41,7 @@ from twinrl.envs.ap_params import (
     APSelectionParams,
     APSelectionState,
 )
-from twinrl.envs.counter_rng import counter_normals
+from twinrl.envs.counter_rng import counter_normals, rekey
 
 
 def initial_state(
@@ -63,13 +62,7 @@ def initial_state(
 def reseed(state: APSelectionState, keys: Any) -> APSelectionState:
     """``state`` with a new fading key (or one per batch element): a digital domain that does not
     know the physical link's future."""
-    keys = np.asarray(keys, dtype=np.uint64)
-    if keys.shape != np.shape(state.fade_key):
-        raise ValueError(
-            f"keys must have the shape of state.fade_key {np.shape(state.fade_key)}, "
-            f"got {keys.shape}"
-        )
-    return replace(state, fade_key=keys)
+    return rekey(state, "fade_key", keys)
 
 
 def sample_task_classes(params: APSelectionParams, rng: np.random.Generator) -> NDArray[np.int64]:

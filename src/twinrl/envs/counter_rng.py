@@ -8,8 +8,13 @@ domain given another key draws an independent future.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any, TypeVar
+
 import numpy as np
 from numpy.typing import NDArray
+
+S = TypeVar("S")
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64 increment (golden ratio)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -45,3 +50,13 @@ def counter_normals(
     radius = np.sqrt(-2.0 * np.log(u1))
     angle = 2.0 * np.pi * u2
     return np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=-1)
+
+
+def rekey(state: S, field: str, keys: Any) -> S:
+    """``state`` with a new key (or one key per batch element) in its stream field ``field``: a
+    digital domain synced to the physical state that draws its own future."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    current = np.shape(getattr(state, field))
+    if keys.shape != current:
+        raise ValueError(f"keys must have the shape of state.{field} {current}, got {keys.shape}")
+    return replace(state, **{field: keys})  # type: ignore[type-var]

@@ -8,13 +8,14 @@ the gymnasium API.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.envs import uav_kernels as k
+from twinrl.envs.counter_rng import rekey
 from twinrl.errors import ConfigError
 from twinrl.validation import check_choice, check_float, check_float_tuple, check_int, set_field
 
@@ -280,13 +281,7 @@ def decode_action(params: MultiUAVParams, flat: Any) -> NDArray[np.int64]:
 def reseed(state: MultiUAVState, keys: Any) -> MultiUAVState:
     """``state`` with a new mobility noise key (or one key per batch element), so a digital
     domain synced to the physical state predicts the users' future from its own random stream."""
-    keys = np.asarray(keys, dtype=np.uint64)
-    if keys.shape != np.shape(state.noise_key):
-        raise ValueError(
-            f"keys must have the shape of state.noise_key {np.shape(state.noise_key)}, "
-            f"got {keys.shape}"
-        )
-    return replace(state, noise_key=keys)
+    return rekey(state, "noise_key", keys)
 
 
 def validate_moves(params: MultiUAVParams, actions: Any, batched: bool) -> NDArray[np.int64]:

@@ -128,23 +128,20 @@ class Fidelity:
                 f"declared twin_params / measured_state; {type(base).__name__} has none (its twin "
                 "copies it); stale sync and construction delay work for any env"
             )
-        params = getattr(base, "params", None)
-        allowed = tuple(getattr(params, "twin_params", ()))
-        for name in ("bias", "model"):
-            unknown = sorted(set(getattr(self, name)) - set(allowed))
-            if unknown:
-                raise ConfigError(
-                    f"Fidelity.{name} names {unknown}, which {type(base).__name__} does not let a "
-                    f"twin get wrong; its twin_params are {list(allowed)}"
-                )
-        measured = dict(getattr(base, "measured_state", {}))
-        for name in ("noise", "noise_mean"):
-            unknown = sorted(set(getattr(self, name)) - set(measured))
-            if unknown:
-                raise ConfigError(
-                    f"Fidelity.{name} names {unknown}, which {type(base).__name__} does not "
-                    f"measure; its measured_state fields are {sorted(measured)}"
-                )
+        env_name = type(base).__name__
+        allowed = tuple(getattr(getattr(base, "params", None), "twin_params", ()))
+        measured = tuple(getattr(base, "measured_state", {}))
+        for options, declared, what in (
+            (("bias", "model"), allowed, "does not let a twin get wrong; its twin_params are"),
+            (("noise", "noise_mean"), measured, "does not measure; its measured_state fields are"),
+        ):
+            for name in options:
+                unknown = sorted(set(getattr(self, name)) - set(declared))
+                if unknown:
+                    raise ConfigError(
+                        f"Fidelity.{name} names {unknown}, which {env_name} {what} "
+                        f"{sorted(declared)}"
+                    )
 
     def model_params(self, params: Any, scale: float) -> Any:
         """The twin's parameters: each named one at ``model`` (else the physical value) x
