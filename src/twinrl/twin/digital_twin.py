@@ -126,9 +126,7 @@ class DigitalTwin:
         where an agent can be pre-trained in the digital space only."""
         if self.mode != "native":
             return deep_copy(self._env)
-        base: Any = self._env.unwrapped
-        params = self.model.params if self.model is not base else base.params
-        return type(base)(**{f.name: getattr(params, f.name) for f in fields(params)})
+        return _env_with(self._env.unwrapped, self.model.params)
 
     def ready(self, t: int) -> bool:
         """Whether the twin is built and usable at physical step ``t`` (1-based)."""
@@ -255,8 +253,7 @@ class DigitalTwin:
         base: Any = self._env.unwrapped
         for params in ensemble:
             model = Fidelity(model=dict(params)).model_params(base.params, 1.0)
-            env = type(base)(**{f.name: getattr(model, f.name) for f in fields(model)})
-            members.append(make_backend(env, self._backend_name))
+            members.append(make_backend(_env_with(base, model), self._backend_name))
         return members
 
     def _measured(self) -> dict[str, Measured]:
@@ -271,8 +268,7 @@ class DigitalTwin:
         if self.fidelity.exact_model or scale == 0.0:
             self.model = base
             return make_backend(self._env, self._backend_name)
-        params = self.fidelity.model_params(base.params, scale)
-        self.model = type(base)(**{f.name: getattr(params, f.name) for f in fields(params)})
+        self.model = _env_with(base, self.fidelity.model_params(base.params, scale))
         return make_backend(self.model, self._backend_name)
 
     def _rescale(self, scale: float) -> None:
@@ -309,6 +305,12 @@ class DigitalTwin:
         self.evaluations += len(states)
         self.calls += 1
         return self.backend.step(states, np.asarray(actions, dtype=np.int64))
+
+
+def _env_with(base: Any, params: Any) -> Any:
+    """A fresh env of ``base``'s type built from the parameter dataclass ``params`` (the twin's
+    model of the network: the env's own dynamics with the twin's parameter values)."""
+    return type(base)(**{f.name: getattr(params, f.name) for f in fields(params)})
 
 
 def _rows(out: DomainSteps, index: slice) -> DomainSteps:
