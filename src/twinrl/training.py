@@ -178,6 +178,8 @@ def train(
             next_info = {**next_info, **{f"twin_{k}_error": v for k, v in error.items()}}
             if gate.update(error["reward"]):
                 log.run.twin_started = i + 1
+        if use_twin:  # after the error: the metric judges the model before it saw this step
+            digital.observe(env, ctx.action, next_info)
         log.step(i, float(reward), agent, next_info)
         fresh, last_action = terminated or truncated, ctx.action
         if fresh:

@@ -12,7 +12,7 @@ from twinrl.twin.backends import (
     make_backend,
     snapshot_mode,
 )
-from twinrl.twin.calibration import Calibrator, calibrator_for
+from twinrl.twin.calibration import Calibrator, Recalibration, calibrator_for
 from twinrl.twin.digital_twin import DigitalTwin
 from twinrl.twin.fidelity import Fidelity, Measured
 from twinrl.twin.rollout import Rollout, greedy_policy, rollout
@@ -25,6 +25,7 @@ __all__ = [
     "EnvCopy",
     "Fidelity",
     "Measured",
+    "Recalibration",
     "Rollout",
     "SerialBackend",
     "VectorizedBackend",

@@ -13,6 +13,7 @@ each group's rows and recomputes the estimates. A calibrator never reads the env
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -148,6 +149,40 @@ class Calibrator:
         if "model" in options:
             raise ConfigError("fidelity() sets model from the estimates; do not pass model=")
         return Fidelity(model=self.estimate(), **options)
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """Online calibration, a mitigation of model bias: ``DigitalTwin(env, recalibrate=...)`` feeds
+    every physical transition it mirrors to the env's :class:`Calibrator` and, every
+    :attr:`every` transitions, rebuilds its model from the estimates, which replace its prior
+    parameters (a biased ``Fidelity`` included). Until every parameter has data the prior model
+    stays. The calibrator reads the physical transitions as logged (exact states and the step's
+    info); measurement noise, staleness and the construction delay still apply to the twin's view
+    of the state."""
+
+    every: int = 500
+    """Physical transitions between two re-estimates, in [1, 1e9]."""
+    members: int = 1
+    """1: the twin runs the point estimate; m > 1: also an ensemble of m bootstrap estimates
+    (``DigitalTwin``'s ``ensemble``; the identical domain then keeps m views). In [1, 1000]."""
+    trust: float | None = None
+    """With ``members`` > 1, ``DigitalTwin``'s ``trust``: the largest spread of an action's reward
+    over the members that the assists still learn from. None: every outcome is trusted."""
+    seed: int = 0
+    """Seed of the bootstrap draws, in [0, 2**63 - 1]."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "every", check_int("Recalibration.every", self.every, 1, 10**9))
+        object.__setattr__(
+            self, "members", check_int("Recalibration.members", self.members, 1, 1000)
+        )
+        object.__setattr__(self, "seed", check_int("Recalibration.seed", self.seed, 0, 2**63 - 1))
+        if self.trust is not None:
+            trust = check_float("Recalibration.trust", self.trust, 0.0, np.inf)
+            if self.members == 1:
+                raise ConfigError("Recalibration.trust needs an ensemble: set members > 1")
+            object.__setattr__(self, "trust", trust)
 
 
 def _plain(value: Any) -> Any:
@@ -384,5 +419,6 @@ __all__ = [
     "Calibrator",
     "EdgeCalibrator",
     "MultiUAVCalibrator",
+    "Recalibration",
     "calibrator_for",
 ]

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from twinrl.contract import DomainSteps
 from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.twin.backends import Backend, capture, deep_copy, make_backend, snapshot_mode
+from twinrl.twin.calibration import Calibrator, Recalibration, calibrator_for
 from twinrl.twin.fidelity import Fidelity, Measured
 from twinrl.validation import check_float, check_int
 
@@ -53,6 +54,12 @@ class DigitalTwin:
             action's reward that is still trusted; :meth:`trial_identical` marks each action in
             ``info["trusted"]`` (1 or 0) beside ``info["disagreement"]``, and the assists learn
             only from trusted outcomes. None: every outcome is trusted.
+        recalibrate: online calibration (a mitigation of model bias): the twin re-estimates its
+            model from the physical transitions it mirrors (:meth:`observe`, called by
+            ``train``), every ``recalibrate.every`` of them; with ``recalibrate.members`` m > 1
+            the m bootstrap estimates form the ensemble (then ``ensemble`` and ``trust`` must not
+            be passed: ``recalibrate.trust`` sets the threshold). Needs an env with a
+            :class:`~twinrl.twin.Calibrator` (:func:`~twinrl.twin.calibrator_for`).
     """
 
     def __init__(
@@ -64,6 +71,7 @@ class DigitalTwin:
         average: int = 1,
         ensemble: Sequence[Mapping[str, Any]] = (),
         trust: float | None = None,
+        recalibrate: Recalibration | None = None,
     ) -> None:
         self.mode = snapshot_mode(env)
         """``"native"`` (the env's own get/set_state) or ``"copy"`` (deep copies)."""
@@ -77,6 +85,7 @@ class DigitalTwin:
         """The twin's model of the network: the physical env's own dynamics with the twin's
         parameters (the physical ones for an exact model), read for env-specific twin services
         such as ``reseed_domain``; None in ``copy`` mode, where states are whole env copies."""
+        self._estimate: dict[str, Any] | None = None  # the last recalibration's parameters
         self.backend: Backend = self._build(1.0)
         self._rng = np.random.default_rng(self.fidelity.seed)
         self._seen: deque[Any] = deque(maxlen=self.fidelity.delay + 1)
@@ -91,6 +100,21 @@ class DigitalTwin:
         self.trust = None if trust is None else check_float("trust", trust, 0.0, math.inf)
         if self.trust is not None and not self._members:
             raise ConfigError("trust needs an ensemble: pass ensemble=[params, ...]")
+        self.recalibrate = self._recalibration(recalibrate)
+        self.calibrator: Calibrator | None = None
+        """The calibrator of ``recalibrate`` (None without it): the physical data seen so far."""
+        self.recalibrations = 0
+        """Times the model was rebuilt from the calibrator's estimates."""
+        if self.recalibrate is not None:
+            self.calibrator = calibrator_for(env)
+            self._cal_rng = np.random.default_rng(self.recalibrate.seed)
+            if self.recalibrate.members > 1:
+                self._members = [self.backend] * self.recalibrate.members  # the prior, m times
+                model: Any = self.model  # native mode: an env with params
+                prior = model.params
+                names = getattr(prior, "twin_params", ())
+                self.members = [{n: getattr(prior, n) for n in names}] * len(self._members)
+                self.average, self.trust = len(self._members), self.recalibrate.trust
         self._mirrors: list[Any] = []  # the identical domain's m views of the physical state
         self._truth: Any | None = None  # the exact physical state at the last mirror (audits)
         self._ended: list[bool] = []  # per view: the twin's model ended the episode
@@ -221,6 +245,51 @@ class DigitalTwin:
             )
         return error
 
+    def observe(self, env: gym.Env[Any, Any], action: Any, info: dict[str, Any]) -> None:
+        """With ``recalibrate``: record the physical step just taken (``action`` from the state
+        mirrored at this step to ``env``'s state now, with the step's ``info``) and rebuild the
+        model from the estimates every ``recalibrate.every`` transitions (the prior model stays
+        while some parameter has no data yet). Without it: nothing."""
+        if self.calibrator is None or self.recalibrate is None:
+            return
+        self.calibrator.observe(self.physical_state, action, self.capture(env), info)
+        if self.calibrator.n_observations % self.recalibrate.every:
+            return
+        try:
+            estimate = self.calibrator.estimate()
+            samples = (self.calibrator.samples(self.recalibrate.members, self._cal_rng)
+                       if self.recalibrate.members > 1 else [])  # fmt: skip
+        except ConfigError:  # some parameter has no data yet: keep the prior model
+            return
+        self._estimate = estimate
+        self.backend = self._build(self._scale)
+        if samples:
+            self._members = self._ensemble(samples)
+        self.recalibrations += 1
+
+    @property
+    def estimate(self) -> dict[str, Any] | None:
+        """The model parameters of the last recalibration (None before the first)."""
+        return None if self._estimate is None else dict(self._estimate)
+
+    def _recalibration(self, recalibrate: Recalibration | None) -> Recalibration | None:
+        if recalibrate is None:
+            return None
+        if not isinstance(recalibrate, Recalibration):
+            raise ConfigTypeError(
+                f"recalibrate must be a Recalibration, got {short_repr(recalibrate)}"
+            )
+        if self.mode != "native":
+            raise ConfigError("recalibrate needs an env with get_state()/set_state() and params")
+        if self._members or self.trust is not None:
+            raise ConfigError(
+                "recalibrate builds its own ensemble from bootstrap estimates: drop ensemble= "
+                "and trust= (set Recalibration(members=..., trust=...))"
+            )
+        if self.average != 1 and recalibrate.members > 1:
+            raise ConfigError("recalibrate with members > 1 sets average to members; drop average=")
+        return recalibrate
+
     def _predict(self, views: list[Any], action: Any) -> list[Any]:
         """One step of the twin's model (each view's own, with an ensemble) from each view; a view
         whose episode the model ended stays at that last state until the next sync."""
@@ -251,6 +320,8 @@ class DigitalTwin:
             raise ConfigError("an ensemble needs an env with get_state()/set_state() and params")
         members = []
         base: Any = self._env.unwrapped
+        self.members = [dict(params) for params in ensemble]
+        """The ensemble's parameter sets, one per member (empty without an ensemble)."""
         for params in ensemble:
             model = Fidelity(model=dict(params)).model_params(base.params, 1.0)
             members.append(make_backend(_env_with(base, model), self._backend_name))
@@ -265,6 +336,10 @@ class DigitalTwin:
         base: Any = self._env.unwrapped
         if self.mode != "native":
             return make_backend(self._env, self._backend_name)
+        if self._estimate is not None:  # recalibrated: the data replace the prior parameters
+            fidelity = Fidelity(model=self._estimate)
+            self.model = _env_with(base, fidelity.model_params(base.params, 1.0))
+            return make_backend(self.model, self._backend_name)
         if self.fidelity.exact_model or scale == 0.0:
             self.model = base
             return make_backend(self._env, self._backend_name)
