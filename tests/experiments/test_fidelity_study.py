@@ -42,6 +42,32 @@ def test_tiny_preset_runs_end_to_end(summary: dict, tmp_path: Path) -> None:
             assert (tmp_path / f"fidelity_{name}.png").exists()
 
 
+def test_a_preset_chooses_levels_and_uav_mitigations() -> None:
+    p = replace(TINY, levels=(0, 2), uav_mitigations=("none", "recalibrate"))
+    ap, uav = fidelity_study.case_for("ap", p), fidelity_study.case_for("uav", p)
+    assert [a.levels for a in ap.axes] == [(0.0, -0.5), (0.0, 1.0), (1, 5)]
+    assert [a.mitigations() for a in ap.axes] == [
+        ("none", "start_below", "recalibrate"), ("none", "average", "start_below"),
+        ("none", "start_below")]  # fmt: skip
+    assert [a.mitigations() for a in uav.axes] == [("none", "recalibrate"), ("none",), ("none",)]
+    assert fidelity_study.case_for("ap", fidelity_study.asdict(p)) == ap  # from a summary
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_the_uav_case_runs_and_is_reported(tmp_path: Path) -> None:
+    p = replace(TINY, ap_episodes=3, ap_seeds=1, edge_budget=10, edge_seeds=1, uav_episodes=1,
+                uav_seeds=1, levels=(0, 1), uav_mitigations=("none", "recalibrate"))  # fmt: skip
+    summary = fidelity_study.run_preset(p, seed=1)  # type: ignore[arg-type]
+    assert "uav" in summary["cases"] and not summary["skipped"]
+    out = fidelity_report.write_fidelity(summary, tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "## Multi-UAV" in text and "user_speed_std bias" in text
+    uav_rows = [r for r in out["rows"] if r["case"] == "uav"]
+    assert len(uav_rows) == len(fidelity_study.grid(fidelity_study.case_for("uav", p)))
+    recal = [r for r in summary["cases"]["uav"]["runs"] if r["label"].endswith("recalibrate")]
+    assert recal and all(r["twin_evaluations"] > 0 for r in recal)
+
+
 def _ap_job(variant: Variant, seed: int = 5) -> EpisodicJob:
     return EpisodicJob(ENV_ID, (), variant, seed, 5, tuple(AGENT.items()), eval_episodes=1)
 

@@ -47,11 +47,15 @@ class Variant:
     start_below: float | None = None
     """``train``'s ``start_below``: the assists wait until the twin's mean one-step reward error
     over 20 physical steps is at most this; None: they start at once."""
+    recalibrate: tuple[tuple[str, Any], ...] = ()
+    """Online calibration of the twin's model from the physical data it mirrors: keyword
+    arguments of :class:`~twinrl.twin.Recalibration` (e.g. ``(("every", 500),)``); empty: off."""
 
     @property
     def imperfect(self) -> bool:
         """Whether the twin settings differ from the perfect twin's defaults."""
-        return bool(self.fidelity) or self.average != 1 or self.start_below is not None
+        return (bool(self.fidelity) or self.average != 1 or self.start_below is not None
+                or bool(self.recalibrate))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,10 +90,11 @@ def run_episodic(job: EpisodicJob) -> dict[str, Any]:
         safe_exploration=v.safe_exploration, k=v.k, m=v.m,
     )  # fmt: skip
     horizon = getattr(env.unwrapped, "episode_steps", None) or 10_000
+    settings = twin_settings(v, env, uses_twin=bool(assists))
     run = train(
         env, agent, assists=assists, budget=job.episodes * horizon, max_episodes=job.episodes,
         seed=Streams.from_seed(job.seed).env_seed, evaluate=False, track_info=("failed",),
-        **twin_settings(v, env, uses_twin=bool(assists)),
+        **settings,
     )  # fmt: skip
     lengths = np.asarray(run.episode_lengths, dtype=np.int64)
     failed = np.nan_to_num(run.history["failed"])
@@ -111,6 +116,9 @@ def run_episodic(job: EpisodicJob) -> dict[str, Any]:
     if v.imperfect:
         out["twin_error"] = dict(run.twin_error)
         out["twin_started"] = run.twin_started
+    if v.recalibrate:
+        out["recalibrations"] = settings["twin"].recalibrations
+        out["estimate"] = settings["twin"].estimate
     if job.eval_episodes:
         eval_seed = int(np.random.SeedSequence([job.seed, 1]).generate_state(1)[0])
         out["greedy_return"] = greedy_returns(env, agent, job.eval_episodes, seed=eval_seed)
@@ -124,9 +132,11 @@ def twin_settings(v: Variant, env: gym.Env[Any, Any], *, uses_twin: bool) -> dic
     mitigation (none otherwise, so a perfect-twin variant runs exactly as before)."""
     if not (uses_twin and v.imperfect):
         return {}
-    from twinrl.twin import DigitalTwin, Fidelity
+    from twinrl.twin import DigitalTwin, Fidelity, Recalibration
 
-    twin = DigitalTwin(env, fidelity=Fidelity(**dict(v.fidelity)), average=v.average)
+    recalibrate = Recalibration(**dict(v.recalibrate)) if v.recalibrate else None
+    twin = DigitalTwin(env, fidelity=Fidelity(**dict(v.fidelity)), average=v.average,
+                       recalibrate=recalibrate)  # fmt: skip
     return {"twin": twin, "start_below": v.start_below}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from twinrl.experiments import metrics
-from twinrl.experiments.fidelity_study import Axis, Case, case_by_name, grid, variant_label
+from twinrl.experiments.fidelity_study import Axis, Case, case_for, grid, variant_label
 from twinrl.experiments.plotting import pyplot, save
 
 MIN_SEEDS = 3
@@ -71,7 +71,7 @@ def _verdict(diff: metrics.Estimate, lower_is_better: bool) -> str:
 
 def case_rows(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """One row per (axis, level, mitigation) of a case study with the paired estimates."""
-    case = case_by_name(name)
+    case = case_for(name, summary["preset"])
     runs = _by_label(summary["cases"][name]["runs"])
     physical = runs["physical"]
     p = summary["preset"]
@@ -116,11 +116,11 @@ def _worse(row: dict[str, Any], name: str) -> bool:
     return any(row["verdict"][k] == "twin WORSE" for k, _, _ in OUTCOMES[name])
 
 
-def headline(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+def headline(rows: list[dict[str, Any]], case: Case) -> list[dict[str, Any]]:
     """Per error axis: the best mitigation at each level (not significantly worse in any outcome,
     then the largest mean speed benefit), whether it is ever significantly worse, and the largest level up
     to which it keeps at least :data:`KEEP` of the perfect twin's benefit."""
-    case = case_by_name(name)
+    name = case.name
     out = []
     for axis in case.axes:
         mine = [r for r in rows if r["axis"] == axis.name]
@@ -177,12 +177,13 @@ def write_fidelity(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     ]
     result: dict[str, Any] = {"rows": [], "headline": {}}
     for name in summary["cases"]:
+        case = case_for(name, p)
         rows = case_rows(summary, name)
-        head = headline(rows, name)
+        head = headline(rows, case)
         result["rows"] += rows
         result["headline"][name] = head
-        lines += _case_table(name, rows, head, p)
-        _plot(name, rows, out / f"fidelity_{name}.png")
+        lines += _case_table(case, rows, head, p)
+        _plot(case, rows, out / f"fidelity_{name}.png")
         lines += [f"![{name}](fidelity_{name}.png)", ""]
     for name, why in summary.get("skipped", {}).items():
         lines += [f"Not run: the {name} case study ({why}).", ""]
@@ -198,9 +199,9 @@ TITLES = {
 
 
 def _case_table(
-    name: str, rows: list[dict[str, Any]], head: list[dict[str, Any]], p: dict[str, Any]
+    case: Case, rows: list[dict[str, Any]], head: list[dict[str, Any]], p: dict[str, Any]
 ) -> list[str]:
-    case: Case = case_by_name(name)
+    name = case.name
     size = {
         "ap": f"{p['ap_seeds']} seeds x {p['ap_episodes']} episodes, {p['ap_eval_episodes']} "
         f"physical greedy evaluation episodes",
@@ -239,12 +240,12 @@ def _case_table(
     return [*lines, ""]
 
 
-def _plot(name: str, rows: list[dict[str, Any]], path: Path) -> None:
+def _plot(case: Case, rows: list[dict[str, Any]], path: Path) -> None:
     """Speed benefit vs error level, one panel per axis, one line per mitigation with its CI."""
     plt = pyplot()
     if plt is None:
         return
-    case = case_by_name(name)
+    name = case.name
     fig, axes = plt.subplots(1, len(case.axes), figsize=(4.2 * len(case.axes), 3.6))
     for ax, axis in zip(np.atleast_1d(axes), case.axes, strict=True):
         for mitigation in axis.mitigations():

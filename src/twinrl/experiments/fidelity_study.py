@@ -31,11 +31,20 @@ from twinrl.experiments.episodic import Variant
 from twinrl.experiments.parallel import run_jobs
 from twinrl.training import train
 
-MITIGATIONS = ("none", "average", "start_below")
+MITIGATIONS = ("none", "average", "start_below", "recalibrate")
 """``none``: the imperfect twin as is; ``average``: domain averaging over :data:`AVERAGE` views
 (for measurement noise only: it cannot undo a bias or a stale view); ``start_below``: the
 assists wait until the twin's mean one-step reward error over 20 physical steps is at most the
-case study's threshold (:attr:`Case.start_below`)."""
+case study's threshold (:attr:`Case.start_below`); ``recalibrate`` (for model bias only): the
+twin re-estimates its parameters from the physical transitions it mirrors every
+:attr:`Case.recalibrate_every` steps (:class:`~twinrl.twin.Recalibration`), the biased values
+being its prior until every parameter has data."""
+BY_OPTION = {
+    "bias": ("none", "start_below", "recalibrate"),
+    "noise": ("none", "average", "start_below"),
+    "sync_every": ("none", "start_below"),
+}
+"""The mitigations tried on each kind of error (those that can act on it)."""
 AVERAGE = 4
 """Views of the identical domain under the ``average`` mitigation."""
 
@@ -52,6 +61,8 @@ class Axis:
     """The parameter or measured field it acts on (``""`` for ``sync_every``)."""
     levels: tuple[float, ...]
     unit: str = ""
+    allowed: tuple[str, ...] = MITIGATIONS
+    """The mitigations a preset runs (:meth:`mitigations` keeps those that act on this error)."""
 
     def fidelity(self, level: float) -> tuple[tuple[str, Any], ...]:
         """``Variant.fidelity`` at ``level``: empty (the perfect twin) at the axis's first level."""
@@ -62,7 +73,7 @@ class Axis:
         return ((self.option, {self.field: float(level)}),)
 
     def mitigations(self) -> tuple[str, ...]:
-        return MITIGATIONS if self.option == "noise" else ("none", "start_below")
+        return tuple(m for m in BY_OPTION[self.option] if m in self.allowed)
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,8 @@ class Case:
     axes: tuple[Axis, ...]
     start_below: float
     """``train``'s ``start_below`` (the env's reward unit per step)."""
+    recalibrate_every: int
+    """``Recalibration.every`` of the ``recalibrate`` mitigation (physical steps)."""
 
 
 AP_CASE = Case(
@@ -83,11 +96,12 @@ AP_CASE = Case(
         Axis("staleness", "sync_every", "", (1, 2, 5, 10), "steps"),
     ),
     start_below=0.5,
+    recalibrate_every=200,
 )
 """Access-point selection. Rates 25-75% too low make the twin expect late deliveries (failures)
 where the physical link succeeds; noise on when each AP frees up (s) blurs queueing; a stale twin
 predicts between syncs. ``start_below`` = 0.5 reward per step, about a tenth of a step's mean
-reward (~5.5 with epsilon = 0.1)."""
+reward (~5.5 with epsilon = 0.1). The twin recalibrates every 200 steps (10 episodes)."""
 EDGE_CASE = Case(
     "edge",
     (
@@ -96,10 +110,12 @@ EDGE_CASE = Case(
         Axis("tasks noise", "noise", "tasks", (0.0, 0.1, 0.2, 0.4), "relative"),
     ),
     start_below=0.05,
+    recalibrate_every=50,
 )
 """Edge scheduling. Staleness is not an axis: every episode is one step, and an episode start is
 always a sync moment, so a stale twin equals a perfect one. ``start_below`` = 0.05 s of the
-order's cost (about 2% of an N = 6 optimum)."""
+order's cost (about 2% of an N = 6 optimum). The twin recalibrates every 50 iterations (each a
+whole episode)."""
 UAV_CASE = Case(
     "uav",
     (
@@ -108,9 +124,11 @@ UAV_CASE = Case(
         Axis("staleness", "sync_every", "", (1, 2, 5, 10), "steps"),
     ),
     start_below=0.5,
+    recalibrate_every=500,
 )
-"""Multi-UAV (torch extra; runs in a :class:`Preset` with ``uav_episodes`` > 0, which neither
-named preset has yet: see :data:`PRESETS`)."""
+"""Multi-UAV (torch extra): a user-speed model error of 50-200% of the true spread, noisy user
+positions (m), a stale twin. ``start_below`` = 0.5 of the centred reward per step; the twin
+recalibrates every 500 steps (10 episodes)."""
 
 
 @dataclass(frozen=True)
@@ -123,8 +141,12 @@ class Preset:
     edge_budget: int
     edge_seeds: int
     uav_episodes: int = 0
-    """0: the multi-UAV case study is not run (its runs take minutes each)."""
+    """0: the multi-UAV case study is not run."""
     uav_seeds: int = 0
+    uav_mitigations: tuple[str, ...] = MITIGATIONS
+    """The mitigations of the multi-UAV grid (its runs are the slowest)."""
+    levels: tuple[int, ...] = (0, 1, 2, 3)
+    """Which of each axis's levels run (indices; 0, the perfect twin, always first)."""
     window: int = 50
     """Moving-average window of the access-point curves (episodes)."""
     eval_every: int = 5
@@ -133,10 +155,15 @@ class Preset:
 
 PRESETS = {
     "quick": Preset(ap_episodes=400, ap_seeds=3, ap_eval_episodes=20, edge_n=6, edge_phi=100,
-                    edge_budget=2000, edge_seeds=6),
+                    edge_budget=2000, edge_seeds=6, uav_episodes=40, uav_seeds=2,
+                    uav_mitigations=("none",), levels=(0, 2)),
     "paper": Preset(ap_episodes=600, ap_seeds=8, ap_eval_episodes=40, edge_n=7, edge_phi=500,
-                    edge_budget=5000, edge_seeds=10),
+                    edge_budget=5000, edge_seeds=10, uav_episodes=100, uav_seeds=4,
+                    uav_mitigations=("none", "average", "recalibrate")),
 }  # fmt: skip
+"""``quick`` runs two levels per axis (the perfect twin and the third) and, on multi-UAV, no
+mitigation: a smoke run of the whole pipeline whose verdicts say when seeds are too few. ``paper``
+runs four levels per axis; on multi-UAV it leaves out ``start_below``, to stay within an hour."""
 
 
 def variant_label(case: Case, axis: Axis | None, level: float, mitigation: str) -> str:
@@ -160,6 +187,7 @@ def twin_variant(case: Case, axis: Axis, level: float, mitigation: str, base: Va
         fidelity=axis.fidelity(level),
         average=AVERAGE if mitigation == "average" else 1,
         start_below=case.start_below if mitigation == "start_below" else None,
+        recalibrate=(("every", case.recalibrate_every),) if mitigation == "recalibrate" else (),
     )
 
 
@@ -176,7 +204,7 @@ def case_variants(case: Case, physical: Variant, assisted: Variant) -> list[Vari
 
 
 def run_ap(p: Preset, *, seed: int, workers: int, progress: bool) -> dict[str, Any]:
-    variants = case_variants(AP_CASE, Variant("physical", "ql"),
+    variants = case_variants(case_for("ap", p), Variant("physical", "ql"),
                              Variant("", "dteql", n_trials=5))  # fmt: skip
     runs = episodic.run_variants(
         ap_figures.ENV_ID, {}, variants, seeds=p.ap_seeds, episodes=p.ap_episodes, seed=seed,
@@ -189,7 +217,7 @@ def run_ap(p: Preset, *, seed: int, workers: int, progress: bool) -> dict[str, A
 def run_uav(p: Preset, *, seed: int, workers: int, progress: bool) -> dict[str, Any]:
     steps = int(gym.make(uav_runs.ENV_ID, **uav_runs.ENV).unwrapped.episode_steps)  # type: ignore[attr-defined]
     agent = uav_runs.agent_config(uav_runs.Preset(p.uav_episodes, p.uav_seeds), steps)
-    variants = case_variants(UAV_CASE, Variant("physical", "dqn"),
+    variants = case_variants(case_for("uav", p), Variant("physical", "dqn"),
                              Variant("", "dt-dqn", k=5, m=uav_runs.TRAJECTORIES))  # fmt: skip
     runs = episodic.run_variants(
         uav_runs.ENV_ID, uav_runs.ENV, variants, seeds=p.uav_seeds, episodes=p.uav_episodes,
@@ -264,7 +292,7 @@ def run_edge_job(job: EdgeJob) -> dict[str, Any]:
 
 
 def run_edge(p: Preset, *, seed: int, workers: int, progress: bool) -> dict[str, Any]:
-    variants = case_variants(EDGE_CASE, Variant("physical", "ql"), Variant("", "dteql"))
+    variants = case_variants(case_for("edge", p), Variant("physical", "ql"), Variant("", "dteql"))
     jobs = [EdgeJob(v, i, p.edge_n, p.edge_phi, p.edge_budget, p.eval_every, seed)
             for v in variants for i in range(p.edge_seeds)]  # fmt: skip
     runs = list(run_jobs(run_edge_job, jobs, workers=workers, progress=progress))
@@ -287,24 +315,22 @@ def run_preset(
     p = PRESETS[preset] if isinstance(preset, str) else preset
     if seeds is not None:
         p = replace(p, ap_seeds=seeds, edge_seeds=seeds, uav_seeds=seeds if p.uav_seeds else 0)
-    cases = {c.name: c for c in (AP_CASE, EDGE_CASE, UAV_CASE)}
+    cases = {name: case_for(name, p) for name in CASES}
     out: dict[str, Any] = {"preset": {**asdict(p), "name": preset if isinstance(preset, str)
                                       else "custom"}, "seed": seed, "cases": {}, "skipped": {}}  # fmt: skip
     kw = {"seed": seed, "workers": workers, "progress": progress}
     out["cases"]["ap"] = run_ap(p, **kw)  # type: ignore[arg-type]
     out["cases"]["edge"] = run_edge(p, **kw)  # type: ignore[arg-type]
     if not p.uav_episodes:
-        out["skipped"]["uav"] = (
-            "not sized in this preset: one DT-DQL run takes about 1.5 s per episode, so its "
-            "25 variants x seeds would exceed the preset's time budget"
-        )
-    elif importlib.util.find_spec("torch") is None:
+        out["skipped"]["uav"] = "not sized in this preset (uav_episodes = 0)"
+    elif importlib.util.find_spec("torch") is None:  # pragma: no cover - the torch extra
         out["skipped"]["uav"] = 'needs torch: pip install -e ".[torch]"'
     else:
         out["cases"]["uav"] = run_uav(p, **kw)  # type: ignore[arg-type]
     out["design"] = {
         name: {
             "start_below": c.start_below,
+            "recalibrate_every": c.recalibrate_every,
             "average": AVERAGE,
             "axes": [asdict(a) for a in c.axes],
         }
@@ -313,8 +339,30 @@ def run_preset(
     return out
 
 
-def case_by_name(name: str) -> Case:
-    return {c.name: c for c in (AP_CASE, EDGE_CASE, UAV_CASE)}[name]
+CASES = {c.name: c for c in (AP_CASE, EDGE_CASE, UAV_CASE)}
 
 
-__all__ = ["AP_CASE", "EDGE_CASE", "PRESETS", "UAV_CASE", "Axis", "Case", "Preset", "run_preset"]
+def case_for(name: str, preset: Preset | dict[str, Any]) -> Case:
+    """Case study ``name`` as ``preset`` runs it (a :class:`Preset` or its summary dict): the
+    preset's levels of each axis and, on multi-UAV, its mitigations."""
+    p = asdict(preset) if isinstance(preset, Preset) else preset
+    levels = tuple(p.get("levels", (0, 1, 2, 3)))
+    allowed = tuple(p.get("uav_mitigations", MITIGATIONS)) if name == "uav" else MITIGATIONS
+    case = CASES[name]
+    axes = tuple(replace(a, levels=tuple(a.levels[i] for i in levels), allowed=allowed)
+                 for a in case.axes)  # fmt: skip
+    return replace(case, axes=axes)
+
+
+__all__ = [
+    "AP_CASE",
+    "CASES",
+    "EDGE_CASE",
+    "PRESETS",
+    "UAV_CASE",
+    "Axis",
+    "Case",
+    "Preset",
+    "case_for",
+    "run_preset",
+]
