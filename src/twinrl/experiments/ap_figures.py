@@ -2,14 +2,15 @@
 
 ``fig4``: physical episode reward vs episodes for Q-learning and DT-enhanced Q-learning with n
 actions tried in the twin per physical state, n = 2..M (the paper's Fig. 4), with the paper-style
-moving average and a 95% CI band over seeds. ``safety``: cumulative physical URLLC failures during
-training for QL, DT-QL (n = M) and DT-QL with :class:`~twinrl.assists.SafeExploration`.
-Both share one set of runs.
+moving average and a 95% CI band over seeds, on the default road and on a harder one
+(:data:`HARD_ROAD`: more access points than trials). The headline speed is the number of physical
+episodes each method needs to reach the same seed's QL final level (:func:`paired_outcomes`).
+``safety``: cumulative physical URLLC failures during training for QL, DT-QL (n = M) and DT-QL
+with :class:`~twinrl.assists.SafeExploration`. Both share one set of runs (of the default road).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from twinrl.experiments import episodic, metrics
+from twinrl.experiments import ap_metrics, episodic, metrics
 from twinrl.experiments.episodic import Variant
 from twinrl.experiments.plotting import band, finish, pyplot
 
@@ -50,6 +51,27 @@ PRESETS = {
     "paper": Preset(episodes=2500, seeds=5, window=100),
 }
 
+HARD_ROAD: dict[str, Any] = {
+    "road_length": 2500.0,
+    "n_steps": 50,
+    "ap_positions": (1250.0, 150.0, 480.0, 800.0, 1130.0, 1450.0, 1800.0, 2150.0),
+    "ap_radii": (1270.0, 100.0, 80.0, 100.0, 90.0, 100.0, 80.0, 100.0),
+    "ap_rates": (1.5e6, 4e6, 3e6, 5e6, 4e6, 4e6, 3e6, 5e6),
+    "ap_prices": (2.0, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 1.0),
+}
+"""The hard road (issue 12, point 4 of "Found"): M = 8 access points (a macro cell over the whole
+2,500 m road and seven small cells with gaps between them, the default's pattern repeated) and 50
+road cells, tried with n = 2 and 5 < M actions per state, so the twin never tries every AP
+(on the default road n = M = 5 does, and a greedy one-step twin oracle already matches the best
+learner). Its ``index`` observation has 51 x 3 x 2^8 = 39,168 states."""
+HARD_TRIALS = (2, 5)
+HARD_PRESETS = {
+    "quick": Preset(episodes=120, seeds=2, window=25),
+    "paper": Preset(episodes=2500, seeds=5, window=100),
+}
+"""Sizes of the hard road. The quick one costs about 10 CPU-seconds: a preview of the direction,
+with too few seeds and episodes to decide."""
+
 
 def variants(n_aps: int) -> list[Variant]:
     # QL and DT-QL n=M are audited: the twin counts which of their failures were avoidable, without
@@ -65,6 +87,13 @@ def variants(n_aps: int) -> list[Variant]:
     return out
 
 
+def hard_variants() -> list[Variant]:
+    """QL and DT-QL with n < M trials on the hard road (no safety audit: only fig4 reads them)."""
+    return [Variant("QL", "ql")] + [
+        Variant(f"DT-QL n={n}", "dteql", n_trials=n) for n in HARD_TRIALS
+    ]
+
+
 def run_preset(
     preset: str,
     *,
@@ -74,30 +103,52 @@ def run_preset(
     seeds: int | None = None,
     **_: Any,
 ) -> dict[str, Any]:
-    """Every variant over the preset's seeds, the baselines' rows, and the settings used."""
-    p = PRESETS[preset]
-    n_seeds = seeds or p.seeds
-    env = gym.make(ENV_ID)
+    """Every variant over the preset's seeds on the default road, the same for the hard road
+    (``"hard"``), the baselines' rows, and the settings used. ``seeds`` overrides both roads'."""
+    n_aps = int(gym.make(ENV_ID).action_space.n)  # type: ignore[attr-defined]
+    common: dict[str, Any] = {
+        "preset": preset,
+        "seed": seed,
+        "workers": workers,
+        "progress": progress,
+    }
+    default = _run_road({}, variants(n_aps), PRESETS[preset], n_seeds=seeds, **common)
+    hard = _run_road(HARD_ROAD, hard_variants(), HARD_PRESETS[preset], n_seeds=seeds, **common)
+    return {**default, "seed": seed, "agent_config": AGENT, "hard": hard}
+
+
+def _run_road(
+    env_kwargs: dict[str, Any],
+    road_variants: list[Variant],
+    p: Preset,
+    *,
+    preset: str,
+    n_seeds: int | None,
+    seed: int,
+    workers: int,
+    progress: bool,
+) -> dict[str, Any]:
+    env = gym.make(ENV_ID, **env_kwargs)
     params = env.unwrapped.params  # type: ignore[attr-defined]
-    n_aps = int(env.action_space.n)  # type: ignore[attr-defined]
+    n_seeds = n_seeds or p.seeds
     runs = episodic.run_variants(
-        ENV_ID, {}, variants(n_aps), seeds=n_seeds, episodes=p.episodes, seed=seed,
+        ENV_ID, env_kwargs, road_variants, seeds=n_seeds, episodes=p.episodes, seed=seed,
         workers=workers, progress=progress, agent_config=AGENT,
     )  # fmt: skip
     return {
         "preset": {**asdict(p), "seeds": n_seeds, "name": preset},
-        "seed": seed,
+        "env_kwargs": _params(env_kwargs),
         "params": _params(params),
-        "n_aps": n_aps,
-        "agent_config": AGENT,
+        "n_aps": int(params.n_aps),
         "runs": runs,
         "baselines": _baselines(params, episodes=max(20, p.episodes // 20), seed=seed),
     }
 
 
 def _params(params: Any) -> dict[str, Any]:
+    items = params.items() if isinstance(params, dict) else asdict(params).items()
     return {k: (np.asarray(v).tolist() if isinstance(v, (tuple, np.ndarray)) else v)
-            for k, v in asdict(params).items()}  # fmt: skip
+            for k, v in items}  # fmt: skip
 
 
 def _baselines(params: Any, *, episodes: int, seed: int) -> dict[str, dict[str, float]]:
@@ -131,51 +182,105 @@ def _audit(summary: dict[str, Any], label: str) -> tuple[float, float] | None:
 
 
 def write_fig4(summary: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``table.md``, ``fig4.png`` and ``fig4_hard.png``: both roads' tables, baselines and
+    verdicts. Returns ``roads`` (per road: rows, checks, settings) and every check."""
     out.mkdir(parents=True, exist_ok=True)
-    labels = _fig4_labels(summary)
-    stats = _stats(summary, labels)
-    p = summary["preset"]
-    m = summary["n_aps"]
     lines = [
         "# Access-point selection: DT-enhanced Q-learning with n trials per state (paper 000, Fig. 4)",
         "",
-        f"{p['seeds']} seeds x {p['episodes']} physical episodes per method; moving average over "
-        f"{p['window']} episodes; M = {m} access points. Paper: {PAPER['text']}.",
-        "",
-        "| method | final reward | episodes to converge | episodes to reach QL's final reward | "
-        "twin evaluations / run |",
-        "|---|---|---|---|---|",
+        f"Paper: {PAPER['text']}. Every method's run is paired with physical QL's run of the same "
+        "seed; the headline speed is the physical episodes a method needs to reach that QL run's "
+        "final level (definitions below).",
     ]
-    for lb in labels:
-        st = stats[lb]
-        settle = metrics.format_convergence(st["settling_episodes"], p["episodes"])
-        reach = (
-            "(reference)"
-            if lb == "QL"
-            else metrics.format_convergence(st["reach_episodes"], p["episodes"])
+    roads: dict[str, dict[str, Any]] = {}
+    for name, road, labels, title in _roads(summary):
+        png = "fig4.png" if name == "default" else f"fig4_{name}.png"
+        section, roads[name] = _road_section(
+            road, labels, name=name, title=title, preset=summary["preset"]["name"]
         )
-        audited = " (audit)" if _audit(summary, lb) is not None else ""
-        lines.append(f"| {lb} | {st['final_reward']} | {settle} | {reach} | "
-                     f"{st['twin_evaluations']:.0f}{audited} |")  # fmt: skip
-    lines += ["", "(audit): the count includes the safety audit, which checks every physical "
-              "action in the twin without changing the run (see the safety table). Training "
-              "rewards include the exploration (epsilon = 0.1); the baselines do not explore."]  # fmt: skip
-    lines += [
-        "",
-        "Baselines (same env, no learning):",
-        "",
-        "| policy | episode reward | failures / episode |",
-        "|---|---|---|",
-    ]
-    for name, row in summary["baselines"].items():
-        per_episode = row["failures"] / row["episodes"]
-        lines.append(f"| {name} | {row['mean_reward']:.4g} | {per_episode:.3g} |")
-    checks = _fig4_checks(stats, m)
-    lines += ["", "Targets (issue 3):", ""] + [f"* {c}" for c in checks]
-    lines += ["", DEFINITIONS, "", "![fig4](fig4.png)", ""]
+        lines += [*section, f"![{name} road]({png})"]
+        _plot_fig4(_stats(road, labels), labels, road["preset"], out / png, title=title)
+    if "hard" not in roads:
+        lines += ["", "(No hard road: this summary was written before it existed.)"]
+    lines += ["", "Definitions (`experiments/ap_metrics.py`, docs/ap-selection.md):", "",
+              ap_metrics.definitions_text(), "",
+              "Every method explores with a constant epsilon = 0.1 (`AGENT` in "
+              "`experiments/ap_figures.py`). Absolute rewards depend on our env parameters "
+              "(summary.json `params`): compare shapes and ratios with the paper, not values.", ""]  # fmt: skip
     (out / "table.md").write_text("\n".join(lines))
-    _plot_fig4(stats, labels, p, out / "fig4.png")
-    return {"rows": _rows(stats, labels), "checks": checks}
+    checks = [c for road in roads.values() for c in road["checks"]]
+    return {"roads": roads, "checks": checks, "definitions": ap_metrics.DEFINITIONS}
+
+
+def _roads(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any], list[str], str]]:
+    """(name, runs and settings, fig4 methods, heading) of each road in a summary."""
+    m, cells = summary["n_aps"], summary["params"]["n_steps"]
+    out = [("default", summary, _fig4_labels(summary),
+            f"Default road: M = {m} access points, {cells} road cells, n = 2..{m} trials per "
+            "state")]  # fmt: skip
+    if "hard" in summary:  # summaries written before the hard road have none
+        hard = summary["hard"]
+        trials = " and ".join(map(str, HARD_TRIALS))
+        out.append(("hard", hard, [v.label for v in hard_variants()],
+                    f"Hard road: M = {hard['n_aps']} access points, {hard['params']['n_steps']} "
+                    f"road cells ({hard['params']['road_length']:.0f} m), n = {trials} < M "
+                    "trials per state"))  # fmt: skip
+    return out
+
+
+def _road_section(
+    road: dict[str, Any], labels: list[str], *, name: str, title: str, preset: str
+) -> tuple[list[str], dict[str, Any]]:
+    """One road's table, baselines and verdicts, and its ``summary.json`` entry."""
+    p = road["preset"]
+    budget = p["episodes"]
+    stats = _stats(road, labels)
+    outcomes = ap_metrics.paired_outcomes(
+        [r for r in road["runs"] if r["label"] in labels], window=p["window"]
+    )
+    lines = [
+        "", f"## {title}", "",
+        f"{p['seeds']} seeds x {budget} physical episodes per method; moving average over "
+        f"{p['window']} episodes.", "",
+        "| method | final reward | episodes to QL's final level | (1 + n) x episodes | speed-up "
+        "vs QL | AUC | AUC - QL | twin evaluations / run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for lb in labels:
+        o, st = outcomes[lb], stats[lb]
+        sp = ap_metrics.speedup(o["log_speedup"])
+        speed = ("(reference)" if lb == "QL" else
+                 f"{sp['geometric_mean']:.3g}x ({sp['ci95_low']:.3g}-{sp['ci95_high']:.3g})")  # fmt: skip
+        scaled = budget * (1 + o["n_trials"])
+        audited = " (audit)" if _audit(road, lb) is not None else ""
+        lines.append(
+            f"| {lb} | {st['final_reward']} | {_episodes_cell(o['episodes_to_ql_final'], budget)} | "
+            f"{_episodes_cell(o['episodes_to_ql_final_twin_normalised'], scaled)} | {speed} | "
+            f"{o['auc']} | {'(reference)' if lb == 'QL' else o['auc_minus_ql']} | "
+            f"{st['twin_evaluations']:.0f}{audited} |"
+        )
+    if any(_audit(road, lb) is not None for lb in labels):
+        lines += ["", "(audit): the count includes the safety audit, which checks every physical "
+                  "action in the twin without changing the run (see the safety table)."]  # fmt: skip
+    lines += ["", "Baselines (same road, no learning, no exploration):", "",
+              "| policy | episode reward | failures / episode |", "|---|---|---|"]  # fmt: skip
+    for policy, row in road["baselines"].items():
+        per_episode = row["failures"] / row["episodes"]
+        lines.append(f"| {policy} | {row['mean_reward']:.4g} | {per_episode:.3g} |")
+    checks = _fig4_checks(outcomes, labels, budget=budget, preset=preset, road=name)
+    lines += ["", "Targets (issue 3; a verdict needs a paired 95% CI over at least "
+              f"{metrics.MIN_SEEDS_TO_DECIDE} seeds that excludes the threshold):", ""]  # fmt: skip
+    lines += [f"* {c}" for c in checks] + [""]
+    entry = {"preset": p, "n_aps": road["n_aps"], "params": road["params"],
+             "rows": _fig4_rows(stats, outcomes, labels), "checks": checks}  # fmt: skip
+    return lines, entry
+
+
+def _episodes_cell(times: list[int | None], budget: int) -> str:
+    """Median over seeds, then the range over the seeds that got there and how many did."""
+    reached = [t for t in times if t is not None]
+    span = f"{min(reached)}-{max(reached)}; " if reached else ""
+    return f"{ap_metrics.episodes_text(times, budget)} ({span}{len(reached)}/{len(times)} seeds)"
 
 
 def write_safety(summary: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -237,39 +342,45 @@ def write_safety(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     return {"rows": _rows(stats, labels), "checks": checks, "failure_cut": cut}
 
 
-DEFINITIONS = """\
-Definitions (twinrl `experiments/episodic.py`): *final reward* = mean physical episode reward over
-the last 10% of training episodes (exploration included), mean ± 95% CI over seeds. *Episodes to
-converge* = first episode from which the moving-average reward stays at or above start + 95% of
-(own final - start), DESIGN.md's convergence time with a tolerance of 5% of the learning range;
-*episodes to reach QL's final reward* = the same for QL's final reward. Both are medians over
-seeds, with the share of seeds that got there in brackets. The targets are judged on episodes to
-converge together with the final reward, so that settling early on a lower plateau does not count
-as faster learning. Every method explores with a constant epsilon = 0.1 (see `AGENT` in
-`experiments/ap_figures.py`). Absolute rewards depend on our env parameters (summary.json
-`params`): compare shapes and ratios with the paper, not values."""
-
-
-def _fig4_checks(stats: dict[str, dict[str, Any]], m: int) -> list[str]:
-    ql, full = stats["QL"], stats[f"DT-QL n={m}"]
-
-    def text(x: float) -> str:
-        return "never (> budget)" if np.isinf(x) else f"{x:.0f}"
-
-    speed = ql["settling_median"] / full["settling_median"]  # inf if QL never settles
-    ok_speed = bool(speed >= 3)
-    ok_final = full["final_reward"].mean >= ql["final_reward"].mean
-    med = [stats[f"DT-QL n={n}"]["settling_median"] for n in range(2, m + 1)]
-    mono = all(a >= b for a, b in itertools.pairwise(med))
+def _fig4_checks(
+    outcomes: dict[str, dict[str, Any]], labels: list[str], *, budget: int, preset: str, road: str
+) -> list[str]:
+    """The headline speed for the largest n (every n < M on the hard road), the final reward
+    and the fall with n, each with a verdict only where its seeds can decide."""
+    twins = [lb for lb in labels if lb != "QL"]
+    speed = twins if road == "hard" else twins[-1:]
+    kw = {"preset": preset, "road": road}
     return [
-        f"DT-QL n={m} converges in {text(full['settling_median'])} physical episodes, QL in "
-        f"{text(ql['settling_median'])} ({speed:.3g}x; median over seeds; target: at least 3x "
-        f"faster): {'met' if ok_speed else 'NOT met'}",
-        f"final reward DT-QL n={m} {full['final_reward']} vs QL {ql['final_reward']} "
-        f"(target: at least as high): {'met' if ok_final else 'NOT met'}",
-        f"episodes to converge fall monotonically with n = 2..{m} "
-        f"({', '.join(text(x) for x in med)}): {'met' if mono else 'NOT met'}",
+        *(ap_metrics.speed_check(outcomes, lb, budget=budget, **kw) for lb in speed),
+        ap_metrics.final_check(outcomes, twins[-1], **kw),
+        ap_metrics.monotone_check(outcomes, twins, budget=budget, **kw),
     ]
+
+
+def _fig4_rows(
+    stats: dict[str, dict[str, Any]], outcomes: dict[str, dict[str, Any]], labels: list[str]
+) -> list[dict[str, Any]]:
+    """summary.json rows of one road: the paired metrics per seed and their estimates."""
+    rows = []
+    for lb in labels:
+        o, st = outcomes[lb], stats[lb]
+        rows.append({
+            "method": lb, "n_trials": o["n_trials"], "runs": st["runs"], "seeds": o["seeds"],
+            "ql_final_level": o["ql_final_level"],
+            "episodes_to_ql_final": o["episodes_to_ql_final"],
+            "episodes_to_ql_final_median": metrics.median_time(o["episodes_to_ql_final"]),
+            "episodes_to_ql_final_twin_normalised": o["episodes_to_ql_final_twin_normalised"],
+            "episodes_to_ql_final_twin_normalised_median":
+                metrics.median_time(o["episodes_to_ql_final_twin_normalised"]),
+            "speedup_vs_ql": ap_metrics.speedup(o["log_speedup"]),
+            "auc": o["auc"].to_dict(), "auc_minus_ql": o["auc_minus_ql"].to_dict(),
+            "final_reward": st["final_reward"].to_dict(),
+            "final_minus_ql": o["final_minus_ql"].to_dict(),
+            "failures_total": st["failures_total"].to_dict(),
+            "twin_evaluations": st["twin_evaluations"],
+            "curve_mean": st["curve_mean"], "curve_ci95": st["curve_ci95"],
+        })  # fmt: skip
+    return rows
 
 
 def _rows(stats: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str, Any]]:
@@ -281,7 +392,9 @@ def _rows(stats: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str,
     ]  # fmt: skip
 
 
-def _plot_fig4(stats: dict[str, Any], labels: list[str], p: dict[str, Any], path: Path) -> None:
+def _plot_fig4(
+    stats: dict[str, Any], labels: list[str], p: dict[str, Any], path: Path, *, title: str
+) -> None:
     """Left: the paper's linear axis; right: the same curves on a log axis, where the early
     episodes (when the methods differ most) are visible."""
     plt = pyplot()
@@ -297,7 +410,8 @@ def _plot_fig4(stats: dict[str, Any], labels: list[str], p: dict[str, Any], path
         ax.grid(alpha=0.3)
         ax.set(xlabel=f"physical episode ({scale} axis)",
                ylabel=f"episode reward (moving average, {p['window']})")  # fmt: skip
-    fig.suptitle("DT-enhanced Q-learning with n actions per state (paper 000, Fig. 4)")
+    fig.suptitle(f"DT-enhanced Q-learning with n actions per state (paper 000, Fig. 4). {title}",
+                 fontsize=10)  # fmt: skip
     finish(plt, fig, axes[0], path)
 
 

@@ -9,7 +9,11 @@
   reward exceeds 1 and is affine in delay, so its reference was not the optimum; ours never exceeds 1.
 * **Deadline miss ratio**: fraction of tasks finishing after their deadline.
 * **Mean delay per task**: mean completion time ``T_comp`` over the tasks of an order, in seconds.
+* **Area under the learning curve**: the mean of a run's per-episode rewards over its training
+  episodes (the area under the reward-per-episode curve divided by the number of episodes).
 * Every aggregate is a mean with a 95% confidence interval (Student t) over instances and seeds.
+* A **verdict** on a target is decided only by a 95% CI that excludes the target's threshold over
+  at least :data:`MIN_SEEDS_TO_DECIDE` seeds; otherwise it is :data:`UNDECIDED`.
 """
 
 from __future__ import annotations
@@ -109,3 +113,52 @@ def format_convergence(times: Sequence[int | None], budget: int) -> str:
     share = sum(t is not None for t in times) / len(times)
     label = f"> {budget}" if math.isinf(median) else f"{median:.0f}"
     return f"{label} ({share:.0%} conv.)"
+
+
+MIN_SEEDS_TO_DECIDE = 5
+"""Fewest paired seeds on which a verdict is stated."""
+MET = "met"
+NOT_MET = "NOT met"
+UNDECIDED = "too few seeds to decide"
+
+
+def area_under_curve(rewards: Sequence[float] | NDArray[np.float64]) -> float:
+    """Area under a per-episode reward curve divided by its length: the mean episode reward over
+    training, so runs of one budget compare on one scale (higher: learned sooner or better)."""
+    x = np.asarray(rewards, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(
+            f"area_under_curve needs a 1-D sequence of at least one reward, got shape {x.shape}"
+        )
+    if not np.isfinite(x).all():
+        raise ValueError("area_under_curve needs finite rewards; drop or fill the NaN/inf entries")
+    return float(x.mean())
+
+
+def verdict(
+    estimate: Estimate,
+    threshold: float,
+    *,
+    higher_is_better: bool = True,
+    min_seeds: int = MIN_SEEDS_TO_DECIDE,
+) -> str:
+    """:data:`MET` if the 95% CI of ``estimate`` lies wholly on the good side of ``threshold``,
+    :data:`NOT_MET` if wholly on the bad side, :data:`UNDECIDED` if it includes the threshold or
+    rests on fewer than ``min_seeds`` values (or is NaN).
+
+    Args:
+        estimate: a mean with its 95% CI, e.g. of paired per-seed differences.
+        threshold: the value the target names (0 for "at least as high", log 3 for "3x faster" on
+            log ratios).
+        higher_is_better: whether the target asks for values above the threshold.
+        min_seeds: fewest values that may decide.
+    """
+    if min_seeds < 1:
+        raise ValueError(f"min_seeds={min_seeds} is out of range; allowed: an int >= 1")
+    if estimate.n < min_seeds or math.isnan(estimate.mean) or math.isnan(estimate.half_width):
+        return UNDECIDED
+    lo, hi = estimate.mean - estimate.half_width, estimate.mean + estimate.half_width
+    if lo <= threshold <= hi:
+        return UNDECIDED
+    above = lo > threshold
+    return MET if above == higher_is_better else NOT_MET
