@@ -1,4 +1,4 @@
-"""Named algorithms (``ql``, ``dteql``, ``dtaql``): an agent plus assists, all seeded from one seed.
+"""Named algorithms (``ql``, ``dteql``, ``dtaql``, ...): an agent plus assists, seeded from one seed.
 
 The random streams are derived as ``SeedSequence(seed).spawn(3) -> (env, agent, assists)``; the
 fused backend (:mod:`twinrl.experiments.fused`) derives the same streams, which is what makes the
@@ -25,10 +25,14 @@ ALGORITHMS = {
     "ql": "physical tabular Q-learning (no twin)",
     "dteql": "DT-assisted exploring Q-learning: ActionTrials(n_trials) on Q-learning (Alg. 2)",
     "dtaql": "DT-assisted asynchronous Q-learning: TwinAgents(n_agents, sync_every) (Alg. 1)",
+    "dtaql-visit": "dtaql with line 12 read per entry: each Q entry averaged over the agents that "
+    "updated it since the last sharing (TwinAgents(average='visit'))",
     "dqn": "deep Q-learning (torch extra), factorized per-branch Q-head, no twin",
     "dt-dqn": "DQN with PredictiveTargets(k, m): k-step targets over m twin trajectories",
     "nstep-dqn": "n-step DQN with n = k on the physical trajectory (the baseline for dt-dqn)",
 }
+TWIN_AGENT_AVERAGES = {"dtaql": "mean", "dtaql-visit": "visit"}
+"""The algorithms that run :class:`TwinAgents`, and the reading of Algorithm 1, line 12 each uses."""
 DEEP = ("dqn", "dt-dqn", "nstep-dqn")
 """Algorithms whose agent is :class:`~twinrl.agents.DQN` (the others use QLearning)."""
 
@@ -90,8 +94,9 @@ def build_algorithm(
     if name == "dteql":
         n_actions = int(env.action_space.n)  # type: ignore[attr-defined]
         assists.append(ActionTrials(n_trials, n_actions, rng=streams.assists))
-    elif name == "dtaql":
-        twin_agents = TwinAgents(n_agents, sync_every, rng=streams.assists)
+    elif name in TWIN_AGENT_AVERAGES:
+        average = TWIN_AGENT_AVERAGES[name]
+        twin_agents = TwinAgents(n_agents, sync_every, rng=streams.assists, average=average)
         twin_agents.attach(agent)
         assists.append(twin_agents)
     if safe_exploration not in (False, True, "audit"):

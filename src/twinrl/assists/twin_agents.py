@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -10,10 +11,12 @@ from numpy.typing import NDArray
 from twinrl.agents.base import Agent, Transitions, as_generator
 from twinrl.assists.base import StepContext, check_count, trusted_rows, twin_transitions
 from twinrl.resources import check_memory, twin_agents_bytes
-from twinrl.validation import check_int
+from twinrl.validation import check_choice, check_int
 
 MAX_TWIN_AGENTS = 100_000
 """Most twin agents (phi) of one TwinAgents assist."""
+AVERAGES = ("mean", "visit")
+"""Readings of Algorithm 1, line 12 (see :class:`TwinAgents`)."""
 
 
 class Spawnable(Agent, Protocol):
@@ -35,13 +38,25 @@ class TwinAgents:
     after the previous averaging (or the twins' initial copy) and the deltas summed in the order
     physical, twin 1, ..., twin phi. This equals the plain average, keeps every parameter that no
     agent changed exactly at its shared value, and lets a sparse backend read only what changed.
-    Other arrays (counters) are kept from the physical agent. Algorithm 1, line 9 writes the physical reward ``r``; each twin agent
-    learns from its own reward.
+    Other arrays (counters) are kept from the physical agent. Algorithm 1, line 9 writes the
+    physical reward ``r``; each twin agent learns from its own reward.
+
+    Line 12 has two readings (``average``):
+
+    * ``"mean"`` (the default, line 12 as written): every entry is the plain mean of the physical
+      and the phi twin tables, so an entry one agent updated moves by its change / (1 + phi).
+    * ``"visit"``: every entry is the mean over the agents that updated it since the last sharing
+      step, ``base + (sum of their changes) / (how many changed it)``; an entry no agent changed
+      keeps its shared value. An update is seen by its effect, so one that leaves an entry
+      unchanged to the last bit (its target equals it) is not counted; with a perfect twin and
+      one-step episodes every update of an entry from the same shared value has the same target,
+      so such an entry is unchanged in every agent that updated it and both counts agree.
 
     Args:
         n_agents: phi, the number of twin agents.
         sync_every: delta, the knowledge-sharing period in physical iterations (512 in the paper).
         rng: stream from which each twin agent's own stream is spawned.
+        average: the reading of line 12, ``"mean"`` or ``"visit"``.
     """
 
     name = "twin_agents"
@@ -52,9 +67,11 @@ class TwinAgents:
         sync_every: int = 512,
         *,
         rng: np.random.SeedSequence | int | None = None,
+        average: str = "mean",
     ) -> None:
         self.n_agents = check_int("n_agents", n_agents, 1, MAX_TWIN_AGENTS)
         self.sync_every = check_count("sync_every", sync_every)
+        self.average = check_choice("average", average, AVERAGES)
         seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
         self._streams = seq.spawn(self.n_agents)
         self.agents: list[Spawnable] = []
@@ -87,6 +104,21 @@ class TwinAgents:
         if ctx.iteration % self.sync_every == 0:  # lines 11-17
             self.share(agent)
 
+    def _average(
+        self, base: NDArray[np.float64], deltas: Iterator[NDArray[np.float64]]
+    ) -> NDArray[np.float64]:
+        """Line 12 for one array, from each agent's change (physical first, then twins 1..phi)."""
+        delta = next(deltas)
+        if self.average == "mean":
+            for own in deltas:
+                delta += own
+            return shared_average(base, delta, self.n_agents)
+        changed = (delta != 0).astype(np.int64)
+        for own in deltas:
+            delta += own
+            changed += own != 0
+        return visit_average(base, delta, changed)
+
     def share(self, agent: Agent) -> None:
         """Average the physical and twin parameters and copy the average to all of them."""
         states = [agent.state_dict()] + [a.state_dict() for a in self.agents]
@@ -94,10 +126,8 @@ class TwinAgents:
         for key, value in states[0].items():
             if np.issubdtype(np.asarray(value).dtype, np.floating):
                 base = np.asarray(self._base[key], dtype=np.float64)
-                delta = np.asarray(value, dtype=np.float64) - base
-                for other in states[1:]:
-                    delta += np.asarray(other[key], dtype=np.float64) - base
-                merged[key] = shared_average(base, delta, self.n_agents)
+                deltas = (np.asarray(st[key], dtype=np.float64) - base for st in states)
+                merged[key] = self._average(base, deltas)
         agent.load_state_dict(merged)  # validated once, on the physical agent
         for twin_agent in self.agents:
             twin_agent.load_state_dict(merged, validate=False)
@@ -111,6 +141,15 @@ def shared_average(
     ``base + (sum of their changes from base) / (1 + n_twins)``. The one implementation: the
     fused backend calls it too."""
     return base + delta_sum / (1 + n_twins)
+
+
+def visit_average(
+    base: NDArray[np.float64], delta_sum: NDArray[np.float64], changed: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """Algorithm 1, line 12 read per entry (``TwinAgents(average="visit")``): the mean over the
+    agents that changed an entry, ``base + (sum of their changes) / changed``, and ``base`` where
+    no agent changed it. The one implementation: the fused backend calls it too."""
+    return np.where(changed > 0, base + delta_sum / np.maximum(changed, 1), base)
 
 
 def _row(batch: Transitions, j: int) -> Transitions:

@@ -18,7 +18,8 @@ Three things make it fast:
 * Between two knowledge-sharing steps each twin agent depends only on the shared base table, its own
   changes and its own random stream, so the agents run one after another in one workspace tree that
   is restored from the base after each agent. Sharing needs only the leaves an agent changed,
-  because the average is taken as ``base + sum of deltas / (1 + phi)`` (see
+  because the average is taken as ``base + sum of deltas / (1 + phi)``, or, in the ``visit``
+  reading (``dtaql-visit``), as ``base + sum of deltas / (agents that changed the leaf)`` (see
   :class:`twinrl.assists.TwinAgents`).
 """
 
@@ -33,11 +34,13 @@ from numpy.typing import NDArray
 
 from twinrl.agents.qlearning import QLearningConfig
 from twinrl.agents.selection import epsilon_at, q_update, sample_distinct
-from twinrl.algorithms import ALGORITHMS, Streams
-from twinrl.assists.twin_agents import shared_average
+from twinrl.algorithms import TWIN_AGENT_AVERAGES, Streams
+from twinrl.assists.twin_agents import shared_average, visit_average
 from twinrl.envs import edge_kernels as k
 from twinrl.envs.edge_scheduling import EdgeParams
 
+FUSED = ("ql", "dteql", *TWIN_AGENT_AVERAGES)
+"""The named algorithms this backend runs."""
 CHUNK = 512  # iterations per compiled call; uniforms are drawn per chunk
 WIDTH = 16  # children per max-tree node
 
@@ -162,15 +165,16 @@ def _choose(v, c, off, depth, n_actions, eps, u1, u2, random_ties):  # type: ign
 @numba.njit(cache=True)
 def _twin_epoch(  # type: ignore[no-untyped-def]  # pragma: no cover
     i0, n_iter, costs, lr, eps_min, eps0, beta, offset, random_ties, off, depth,
-    base_v, base_c, ws_v, ws_c, u_twins, acc, log, seen, token,
+    base_v, base_c, ws_v, ws_c, u_twins, acc, changed, log, seen, token,
 ):  # fmt: skip
     """DTAQL, Algorithm 1 lines 7-10: iterations i0 .. i0 + n_iter - 1 of a block of twin agents.
 
     Between two sharing steps a twin agent depends only on the shared base, its own table and its
     own stream, so the agents run one after the other in the workspace tree ``ws``, which equals the
     base on entry and on exit: each agent's changed leaves (and their ancestors) are logged, their
-    deltas added to ``acc`` (so per leaf in ascending agent order) and then restored from the base.
-    Returns the next unused ``token`` of the ``seen`` scratch.
+    deltas added to ``acc`` (so per leaf in ascending agent order), ``changed`` counts the agents
+    whose leaf moved, and the leaves are then restored from the base. Returns the next unused
+    ``token`` of the ``seen`` scratch.
     """
     n_actions = costs.shape[0]
     leaf0 = off[depth]
@@ -186,7 +190,9 @@ def _twin_epoch(  # type: ignore[no-untyped-def]  # pragma: no cover
             b = log[t]
             if seen[b] != token:
                 seen[b] = token
-                acc[b] += ws_v[leaf0 + b] - base_v[leaf0 + b]
+                delta = ws_v[leaf0 + b] - base_v[leaf0 + b]
+                acc[b] += delta
+                changed[b] += delta != 0
         for t in range(n_iter):
             i = log[t]
             for d in range(depth, -1, -1):
@@ -240,13 +246,15 @@ def run_fused(
     n_agents: int = 500,
     sync_every: int = 512,
 ) -> FusedResult:
-    """Run a named algorithm on one task set, exactly as ``train`` + ``build_algorithm`` would.
+    """Run a named algorithm (``ql``, ``dteql``, ``dtaql``, ``dtaql-visit``) on one task set,
+    exactly as ``train`` + ``build_algorithm`` would.
 
     Only the ``order`` formulation (one state, one decision per episode) is supported.
     """
-    if algorithm not in ALGORITHMS:
+    if algorithm not in FUSED:
         raise ValueError(
-            f"algorithm {algorithm!r} is unknown; choose one of {', '.join(ALGORITHMS)}"
+            f"algorithm {algorithm!r} has no fused backend; choose one of {', '.join(FUSED)} "
+            "(or run it with twinrl.train)"
         )
     if params.formulation != "order":
         raise ValueError("the fused backend runs the 'order' formulation only; use twinrl.train")
@@ -266,7 +274,8 @@ def run_fused(
     phi = n_trials if algorithm == "dteql" else 0
     per_iter = min(phi, n_actions)
     trial_rng = np.random.Generator(np.random.PCG64(streams.assists))
-    n_tw = n_agents if algorithm == "dtaql" else 0
+    average = TWIN_AGENT_AVERAGES.get(algorithm)
+    n_tw = n_agents if average else 0
     twin_rngs = [np.random.Generator(np.random.PCG64(s)) for s in streams.assists.spawn(n_tw)]
     base_v, base_c = v.copy(), c.copy()
     if n_tw:  # workspace tree, leaf log and scratch of the twin agents
@@ -292,15 +301,21 @@ def run_fused(
             # Twin work after the last sharing step never reaches the physical agent: not run.
             leaf0 = int(off[depth])
             acc = v[leaf0 : leaf0 + n_actions] - base_v[leaf0 : leaf0 + n_actions]
+            changed = (acc != 0).astype(np.int64)  # the physical agent's changed leaves
             block = max(1, (1 << 22) // (2 * (e1 - e0)))  # agents per call: <= 32 MB of uniforms
             for j0 in range(0, n_tw, block):
                 u_twins = np.stack([r.random(2 * (e1 - e0)) for r in twin_rngs[j0 : j0 + block]])
                 token = _twin_epoch(
                     e0 + 1, e1 - e0, costs, *hyper, off, depth,
-                    base_v, base_c, ws_v, ws_c, u_twins, acc, log, seen, token,
+                    base_v, base_c, ws_v, ws_c, u_twins, acc, changed, log, seen, token,
                 )  # fmt: skip
-            # Lines 11-17, as TwinAgents.share: base + (physical + twin deltas) / (1 + phi).
-            total = shared_average(base_v[leaf0 : leaf0 + n_actions], acc, n_tw)
+            # Lines 11-17, as TwinAgents.share: base + (physical + twin deltas) / (1 + phi), or
+            # / (agents that changed the leaf) in the visit reading.
+            base = base_v[leaf0 : leaf0 + n_actions]
+            if average == "mean":
+                total = shared_average(base, acc, n_tw)
+            else:
+                total = visit_average(base, acc, changed)
             _build(total, v, c, off, depth)
             base_v[:], base_c[:], ws_v[:], ws_c[:] = v, c, v, c
             greedy[e1 - 1] = -costs[_tied(v, c, off, depth, 0)]
