@@ -1,11 +1,22 @@
 """Paper 002, Table I and Table II: QL, DTEQL and DTAQL on edge task scheduling.
 
 One grid of runs serves both tables: for each N, a set of task instances; for each instance, every
-algorithm for ``budget`` physical iterations with the fused backend (bit-identical to
-``twinrl.train``), evaluated against the exact optimum and the heuristics of
+method for ``budget`` physical iterations with the fused backend (bit-identical to
+``twinrl.train``), from two starts, evaluated against the exact optimum and the heuristics of
 :mod:`twinrl.baselines.edge_scheduling`. A second setting (``deadlines``: a slower uplink and a
 deadline penalty) shows where learning adds value over the heuristics; at the default setting
 shortest-transmission-first is provably optimal (R c_max < f_ser keeps the server idle).
+
+The two starts (:data:`STARTS`) differ in where the rewards lie relative to the initial Q:
+
+* ``optimistic`` (``QLearningConfig()``: Q0 = 0 and every reward is a negative cost): an untried
+  order looks better than every tried one, so greedy steps sweep the untried orders.
+* ``pessimistic`` (``reward_offset`` = the instance's worst cost): every reward is >= 0 = Q0 (the
+  worst order's exactly 0), so a tried order looks better than every untried one and greedy steps
+  repeat the best order tried so far.
+
+Every method of one task set runs from the same seed at both starts (paired runs), and both DTAQL
+readings share the seed too.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from twinrl.agents.qlearning import QLearningConfig
 from twinrl.baselines import edge_scheduling as baselines
 from twinrl.envs import edge_kernels as k
 from twinrl.envs.edge_scheduling import EdgeParams, sample_tasks, schedule_metrics
@@ -23,15 +35,37 @@ from twinrl.experiments import metrics
 from twinrl.experiments.fused import run_fused
 from twinrl.experiments.parallel import run_jobs
 
-ALGORITHMS: tuple[tuple[str, str, int], ...] = (
-    ("DTEQL φ=500", "dteql", 500),
-    ("DTEQL φ=200", "dteql", 200),
-    ("DTEQL φ=100", "dteql", 100),
-    ("DTEQL φ=50", "dteql", 50),
-    ("DTAQL φ=500", "dtaql", 500),
-    ("QL", "ql", 0),
+PAPER_COLUMNS = ("DTEQL φ=500", "DTEQL φ=200", "DTEQL φ=100", "DTEQL φ=50", "DTAQL φ=500", "QL")
+"""The paper's methods, in its column order."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of our tables: a named algorithm (:mod:`twinrl.algorithms`) and its size."""
+
+    label: str
+    algorithm: str
+    phi: int
+    """Trials per step (dteql) or twin agents (dtaql, dtaql-visit); 0 for ql."""
+    paper: str
+    """The paper's column (:data:`PAPER_COLUMNS`) it is compared with."""
+
+
+METHODS: tuple[Method, ...] = (
+    Method("DTEQL φ=500", "dteql", 500, "DTEQL φ=500"),
+    Method("DTEQL φ=200", "dteql", 200, "DTEQL φ=200"),
+    Method("DTEQL φ=100", "dteql", 100, "DTEQL φ=100"),
+    Method("DTEQL φ=50", "dteql", 50, "DTEQL φ=50"),
+    Method("DTAQL φ=500 mean", "dtaql", 500, "DTAQL φ=500"),
+    Method("DTAQL φ=500 visit", "dtaql-visit", 500, "DTAQL φ=500"),
+    Method("QL", "ql", 0, "QL"),
 )
-"""(label, algorithm, phi) in the paper's column order."""
+"""Our rows in the paper's column order; both readings of Algorithm 1, line 12 stand for the
+paper's DTAQL (``mean``: the plain mean of all tables; ``visit``: each entry averaged over the
+agents that updated it)."""
+
+STARTS = ("optimistic", "pessimistic")
+"""Where the rewards lie relative to the initial Q (see the module docstring)."""
 
 # Paper 002's published numbers: targets shown beside ours, never used in any computation.
 PAPER_TABLE1 = {
@@ -65,11 +99,20 @@ class Preset:
     budget: int = 25_600
     """Physical iterations per run (the paper's 25,600)."""
     deadline_instances: int = 0
-    """Instances of the ``deadlines`` setting (largest N; DTEQL φ=500 and QL only)."""
+    """Instances of the ``deadlines`` setting (largest N; DTEQL φ=500 and QL only, optimistic
+    start)."""
+    methods: tuple[str, ...] = tuple(m.label for m in METHODS)
+    """The labels of :data:`METHODS` to run (from the optimistic start)."""
+    pessimistic: tuple[str, ...] | None = None
+    """The methods also run from the pessimistic start; None: all of them."""
 
+
+QUICK_PESSIMISTIC = ("DTEQL φ=500", "DTEQL φ=200", "DTEQL φ=100", "DTEQL φ=50", "QL")
+"""The quick preset runs DTAQL from the optimistic start only: its two readings from the
+pessimistic start would double the preset's time (about 5 more CPU-seconds)."""
 
 PRESETS = {
-    "quick": Preset(ns=(6, 8), instances=2, deadline_instances=2),
+    "quick": Preset(ns=(6, 8), instances=2, deadline_instances=2, pessimistic=QUICK_PESSIMISTIC),
     "paper": Preset(ns=(6, 7, 8), instances=32, deadline_instances=16),
 }
 
@@ -83,11 +126,12 @@ class Job:
     algorithm: str
     phi: int
     seed: int
+    start: str = "optimistic"
 
     @property
     def cost_hint(self) -> float:
         """Rough relative run time, to start the longest jobs first."""
-        per_step = 4 * self.phi if self.algorithm == "dtaql" else self.phi + 1
+        per_step = 4 * self.phi if self.algorithm.startswith("dtaql") else self.phi + 1
         return per_step * math.log2(math.factorial(self.n))
 
 
@@ -122,11 +166,18 @@ def make_instances(setting: str, n: int, count: int, seed: int) -> list[Instance
     return out
 
 
+def start_config(start: str, worst: float) -> QLearningConfig:
+    """The agent configuration of a start: today's defaults (``optimistic``), or every reward
+    shifted by the instance's worst cost so that all of them are >= Q0 = 0 (``pessimistic``)."""
+    return QLearningConfig() if start == "optimistic" else QLearningConfig(reward_offset=worst)
+
+
 def _run_job(args: tuple[Job, np.ndarray, float, float, int, int]) -> dict[str, Any]:
     job, tasks, optimum, worst, budget, points = args
     params = params_for(job.setting, job.n)
     res = run_fused(
         job.algorithm, params, tasks, budget=budget, seed=job.seed,
+        agent_config=start_config(job.start, worst),
         n_trials=job.phi or 500, n_agents=job.phi or 500,
     )  # fmt: skip
     greedy = int(np.argmax(res.q[0]))  # ties to the lowest index, as the evaluation does
@@ -134,9 +185,13 @@ def _run_job(args: tuple[Job, np.ndarray, float, float, int, int]) -> dict[str, 
     final = schedule_metrics(params, tasks, order)
     cost_curve = -res.greedy_return
     grid = np.unique(np.linspace(0, budget - 1, points).astype(np.int64))
+    convergence = metrics.convergence_time(res.greedy_return, -optimum)
+    per_iteration = res.twin_evaluations // budget  # the same number at every iteration
+    twin_to_converge = None if convergence is None else convergence * per_iteration
     return {
         **asdict(job),
-        "convergence": metrics.convergence_time(res.greedy_return, -optimum),
+        "convergence": convergence,
+        "twin_evaluations_to_converge": twin_to_converge,
         "convergence_1pct": metrics.convergence_time(res.greedy_return, -optimum, rtol=0.01),
         "normalized_reward": metrics.normalized_reward(final["cost"], optimum, worst),
         "miss_ratio": final["miss_ratio"],
@@ -156,21 +211,32 @@ def run_grid(
     """Run every (setting, N, instance, algorithm) of a preset; returns a JSON-able summary."""
     instances: dict[tuple[str, int], list[Instance]] = {}
     jobs: list[tuple[Job, np.ndarray, float, float, int, int]] = []
-    plan = [("default", n, preset.instances, ALGORITHMS) for n in preset.ns]
+    labels = {m.label for m in METHODS}
+    unknown = sorted((set(preset.methods) | set(preset.pessimistic or ())) - labels)
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown} in the preset; choose from {sorted(labels)}")
+    pessimistic = labels if preset.pessimistic is None else set(preset.pessimistic)
+    chosen = tuple(m for m in METHODS if m.label in preset.methods)
+    plan = [("default", n, preset.instances, chosen, pessimistic) for n in preset.ns]
     if preset.deadline_instances:
-        chosen = tuple(a for a in ALGORITHMS if a[0] in ("DTEQL φ=500", "QL"))
-        plan.append(("deadlines", max(preset.ns), preset.deadline_instances, chosen))
-    for setting, n, count, algos in plan:
+        binding = tuple(m for m in METHODS if m.label in ("DTEQL φ=500", "QL"))
+        plan.append(("deadlines", max(preset.ns), preset.deadline_instances, binding, set()))
+    for setting, n, count, methods, from_below in plan:
         insts = make_instances(setting, n, count, seed)
         instances[(setting, n)] = insts
         for i, inst in enumerate(insts):
-            for a, (label, algo, phi) in enumerate(algos):
+            for method in methods:
+                # keyed by the paper's column: a method's runs keep their seed when rows are
+                # added, and both starts and both DTAQL readings of a task set are paired
+                a = PAPER_COLUMNS.index(method.paper)
                 run_seed = int(np.random.SeedSequence([seed, n, i, a]).generate_state(1)[0])
-                job = Job(setting, n, i, label, algo, phi, run_seed)
-                jobs.append((job, inst.tasks, inst.optimum, inst.worst, preset.budget, points))
+                for start in STARTS if method.label in from_below else STARTS[:1]:
+                    job = Job(setting, n, i, method.label, method.algorithm, method.phi,
+                              run_seed, start)  # fmt: skip
+                    jobs.append((job, inst.tasks, inst.optimum, inst.worst, preset.budget, points))
     jobs.sort(key=lambda j: -j[0].cost_hint)
     runs = list(run_jobs(_run_job, jobs, workers=workers, progress=progress))
-    runs.sort(key=lambda r: (r["setting"], r["n"], r["instance"], r["label"]))
+    runs.sort(key=lambda r: (r["setting"], r["n"], r["instance"], r["label"], r["start"]))
     return {
         "preset": asdict(preset),
         "seed": seed,
