@@ -199,7 +199,7 @@ def write_table1(summary: dict[str, Any], out: Path) -> dict[str, Any]:
                   "(R c_max < f_ser keeps the server idle, so the order that minimises the sum of "
                   "transmission times is optimal); here no priority rule is. The paper has no such "
                   "table. Optimistic start only.", ""]  # fmt: skip
-        lines += _learner_table(deadline_rows, n, STARTS[:1], paper=False)
+        lines += _learner_table(deadline_rows, n, [STARTS[0]], paper=False)
         lines += ["", *_baseline_table(deadline_rows, n)]
     lines += ["", DEFINITIONS, "", "![convergence curves](fig2_convergence.png)", ""]
     out.mkdir(parents=True, exist_ok=True)
