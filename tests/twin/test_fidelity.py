@@ -139,6 +139,27 @@ def test_between_syncs_the_twin_predicts_and_at_syncs_it_is_exact() -> None:
     assert exact_at == [True, False, False, True, False]  # syncs at t = 1, 4
 
 
+def test_an_imperfect_twin_cannot_foresee_the_physical_random_draws() -> None:
+    """MultiUAV's user mobility is drawn from a key carried in the state: the perfect twin (the
+    papers' oracle) replays the physical draws; a stale twin predicts with its own."""
+
+    def users_after_prediction(fidelity: Fidelity) -> tuple[np.ndarray, np.ndarray]:
+        env = gym.make("twinrl/MultiUAV-v0")
+        env.reset(seed=3)
+        twin = DigitalTwin(env, fidelity=fidelity)
+        action = np.zeros(4, dtype=np.int64)
+        twin.mirror(env, 1, episode_start=True, action=None)
+        for t in range(2, 5):  # no sync after t = 1 for the stale twin
+            env.step(action)
+            twin.mirror(env, t, episode_start=False, action=action)
+        return twin.identical_state.user_pos, env.unwrapped.get_state().user_pos
+
+    twin, physical = users_after_prediction(Fidelity())
+    assert np.array_equal(twin, physical)
+    twin, physical = users_after_prediction(Fidelity(sync_every=100))
+    assert not np.allclose(twin, physical)
+
+
 def test_construction_blocks_the_twin_until_ready() -> None:
     env = gym.make("twinrl/APSelection-v0")
     agent = QLearning.for_env(env, rng=0)

@@ -136,11 +136,14 @@ class DigitalTwin:
         self._ended = [False] * self.average
 
     def _own_futures(self, views: list[Any]) -> list[Any]:
-        """With ``average`` m > 1, each view gets its own random future where the model can
-        re-key one (``reseed_domain``: user mobility, link fading), keys from the twin's stream:
-        then the m views estimate the spread of outcomes instead of replaying the physical one."""
+        """With ``average`` m > 1, or for any imperfect twin, each view gets its own random
+        future where the model can re-key one (``reseed_domain``: user mobility, link fading),
+        keys from the twin's stream: the m views estimate the spread of outcomes instead of
+        replaying the physical one, and a real twin, which measures the state but not the
+        physical env's random stream, cannot foresee the physical draws (only the perfect twin,
+        the papers' oracle, replays them)."""
         reseed = getattr(self.model, "reseed_domain", None)
-        if self.average == 1 or not callable(reseed):
+        if (self.average == 1 and self.fidelity.perfect) or not callable(reseed):
             return views
         keys = self._rng.integers(0, 2**63, size=len(views))
         return [reseed(view, int(key)) for view, key in zip(views, keys, strict=True)]
@@ -182,10 +185,11 @@ class DigitalTwin:
                 for _ in range(self.average)
             ]
             self._ended = [False] * self.average
+            measured = self._own_futures(measured)
             pending = list(self._actions)[len(self._actions) - (len(self._seen) - 1) :]
             for past in pending:  # the delay: predict from the late measurement to now
                 measured = self._predict(measured, past)
-            self._mirrors = self._own_futures(measured)
+            self._mirrors = measured
         else:
             self._mirrors = self._predict(self._mirrors, action)
 
