@@ -1,18 +1,24 @@
 """When does building a twin pay off once its construction time counts? The ``construction``
 experiment (issue 11, item 5; paper 000, Section V-B "Extra Training Delay of DT Construction").
 
-Access-point selection with the ``fidelity`` study's settings (QL vs DT-QL n = 5, the ``fig4``
-agent), per seed on the same env and agent seeds. The twin is usable only after T_c physical
-steps; until then DT-QL learns physically, and those steps are on the same clock as QL's, so
-"episodes to reach QL's final level" counts the construction. Three parts:
+Three case studies with the ``fidelity`` study's learners, per seed on the same env and agent
+seeds: access-point selection (QL vs DT-QL n = 5, the ``fig4`` agent), edge scheduling (order
+formulation, QL vs DTEQL through :func:`twinrl.train` on one task instance per seed, as
+:func:`~twinrl.experiments.fidelity_study.run_edge_job`) and multi-UAV (DQL vs DT-DQL k = 5,
+m = 4; torch extra). The twin is usable only after T_c physical steps; until then the
+twin-assisted learner learns physically, and those steps are on the same clock as the physical
+learner's, so "physical time to converge" counts the construction. Four parts per case study:
 
-* ``construction``: T_c at fractions of the same seed's QL time to its own final level
-  (:attr:`Preset.fractions`), a perfect twin once built.
-* ``schedule``: a twin whose ``ap_rates`` bias shrinks to 0 while it is built
+* ``construction``: T_c at fractions of the same seed's physical-only time to converge
+  (:attr:`CaseSize.fractions`), a perfect twin once built.
+* ``schedule``: a twin whose model bias (:attr:`Study.field`) shrinks to 0 while it is built
   (``improve_over``), used (a) at once, (b) only once accurate (``ready_after``, no bias) or (c)
   from the fidelity-triggered start (``start_below``, the fidelity study's threshold).
-* ``calibration``: the twin is built from the first n physical transitions of the same run
-  (:func:`~twinrl.twin.calibrator_for`), then used with the estimated rates and speed.
+* ``calibration``: the twin is built from the first n physical episodes of the same run
+  (:func:`~twinrl.twin.calibrator_for`), then used with the estimated parameters.
+* ``recalibration``: the schedule's biased twin, used from T_c = 0, recalibrating online from the
+  physical transitions it mirrors every ``Case.recalibrate_every`` steps
+  (:class:`~twinrl.twin.Recalibration`): built while used rather than from a fixed data set.
 
 :mod:`twinrl.experiments.construction_report` computes the paired differences and writes the
 report.
@@ -20,78 +26,181 @@ report.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
 
 from twinrl.algorithms import Streams, build_algorithm
+from twinrl.baselines import edge_scheduling as baselines
+from twinrl.envs.edge_scheduling import EdgeParams, sample_tasks
 from twinrl.errors import ConfigError
-from twinrl.experiments import ap_figures, episodic, metrics
+from twinrl.experiments import ap_figures, episodic, metrics, uav_runs
 from twinrl.experiments.episodic import EpisodicJob, Variant
-from twinrl.experiments.fidelity_study import AP_CASE, _episodic_outcomes
+from twinrl.experiments.fidelity_study import (
+    AP_CASE,
+    EDGE_CASE,
+    UAV_CASE,
+    Case,
+    EdgeJob,
+    _episodic_outcomes,
+)
 from twinrl.experiments.parallel import run_jobs
 from twinrl.training import train
 from twinrl.twin import calibrator_for
 
-PHYSICAL = Variant("QL", "ql")
-ASSISTED = Variant("DT-QL n=5", "dteql", n_trials=5)
-START_BELOW = AP_CASE.start_below
-"""The fidelity study's threshold (0.5 reward per step, about a tenth of a step's mean reward)."""
+EDGE_ID = "twinrl/EdgeScheduling-v0"
+NOT_BUILT = 10**9
+"""``ready_after`` of a twin that could not be calibrated: never usable."""
 
 
 @dataclass(frozen=True)
-class Preset:
+class Study:
+    """One case study: its learners, env and the parameter a twin under construction gets wrong;
+    ``case`` holds the fidelity study's thresholds (``start_below``, ``recalibrate_every``)."""
+
+    case: Case
+    physical: Variant
+    assisted: Variant
+    field: str
+    """The twin parameter of the ``schedule`` and ``recalibration`` parts' bias."""
+    unit: str
+    """What the budget counts: ``episodes`` or ``iterations`` (edge: one-step episodes)."""
+    env_id: str
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+STUDIES = {
+    "ap": Study(AP_CASE, Variant("QL", "ql"), Variant("DT-QL n=5", "dteql", n_trials=5),
+                "ap_rates", "episodes", ap_figures.ENV_ID),
+    "edge": Study(EDGE_CASE, Variant("QL", "ql"), Variant("DTEQL", "dteql"), "rate",
+                  "iterations", EDGE_ID),
+    "uav": Study(UAV_CASE, Variant("DQL", "dqn"),
+                 Variant("DT-DQL k=5", "dt-dqn", k=5, m=uav_runs.TRAJECTORIES), "user_speed_std",
+                 "episodes", uav_runs.ENV_ID, tuple(sorted(uav_runs.ENV.items()))),
+}  # fmt: skip
+PHYSICAL, ASSISTED = STUDIES["ap"].physical, STUDIES["ap"].assisted
+START_BELOW = AP_CASE.start_below
+"""The fidelity study's AP threshold (0.5 reward per step, about a tenth of a step's mean)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseSize:
+    """Budget and levels of one case study."""
+
     episodes: int
+    """Physical budget of a run, in :attr:`Study.unit` (edge scheduling: iterations)."""
     seeds: int
-    eval_episodes: int
+    """Paired seeds (edge scheduling: task instances, one seed each)."""
+    eval_episodes: int = 0
+    """Physical greedy evaluation episodes after training (access points, UAVs)."""
     fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
-    """T_c as fractions of the same seed's QL time (episodes) to reach its own final level."""
+    """T_c as fractions of the same seed's physical-only time to converge."""
     bias: float = -0.5
-    """``ap_rates`` bias of the twin under construction (``schedule``): the fidelity study's level
-    where a fixed bias caused significantly more physical failures."""
+    """Relative bias of :attr:`Study.field` in the twin under construction (``schedule``) and in
+    the prior of the recalibrating twin."""
     improve_episodes: int = 200
     """``schedule``: episodes over which that bias shrinks to 0 (``improve_over``)."""
     calibration_episodes: tuple[int, ...] = (1, 5, 20, 100)
     """``calibration``: physical episodes observed before the calibrated twin is built."""
     window: int = 50
-    """Moving-average window of the curves (episodes)."""
+    """Moving-average window of the curves (episodes; access points, UAVs)."""
 
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeSize(CaseSize):
+    """Edge scheduling: :attr:`episodes` is the physical-only learner's iteration budget."""
+
+    n_tasks: int = 5
+    phi: int = 100
+    """DTEQL's twin trials per physical iteration."""
+    eval_every: int = 5
+    """Greedy evaluation period (iterations): convergence is this exact."""
+    settle: int = 500
+    """A twin-assisted run stops this many iterations after its twin is built and improved
+    (``ready_after`` + ``improve_over``; at most at the budget): DTEQL converges within a few
+    hundred once its twin is accurate, and the twin's trials are what a run costs."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    ap: CaseSize | None
+    edge: EdgeSize | None = None
+    uav: CaseSize | None = None
+    """None: the multi-UAV case study is not run."""
+
+
+_Size = TypeVar("_Size", bound=CaseSize)
 
 PRESETS = {
-    "quick": Preset(episodes=400, seeds=5, eval_episodes=20),
-    "paper": Preset(episodes=600, seeds=10, eval_episodes=40, improve_episodes=300),
-}
+    "quick": Preset(
+        ap=CaseSize(episodes=400, seeds=3, eval_episodes=20, fractions=(0.0, 0.25, 0.5, 0.75, 1.0),
+                    calibration_episodes=(1, 5, 20)),
+        edge=EdgeSize(episodes=5000, seeds=3, fractions=(0.0, 0.25, 0.5, 0.75, 1.0),
+                      improve_episodes=1000, calibration_episodes=(1, 10, 100)),
+        uav=CaseSize(episodes=40, seeds=2, eval_episodes=uav_runs.EVAL_EPISODES, fractions=(0.0, 0.5),
+                     bias=2.0, improve_episodes=20, calibration_episodes=(1,), window=10),
+    ),
+    "paper": Preset(
+        ap=CaseSize(episodes=600, seeds=8, eval_episodes=40, improve_episodes=300),
+        edge=EdgeSize(episodes=25000, seeds=6, fractions=(0.0, 0.25, 0.5, 0.75, 1.0), n_tasks=6,
+                      improve_episodes=5000, calibration_episodes=(1, 10, 100), settle=2000),
+        uav=CaseSize(episodes=100, seeds=3, eval_episodes=uav_runs.EVAL_EPISODES,
+                     fractions=(0.0, 0.25, 0.5, 0.75, 1.0), bias=2.0, improve_episodes=50,
+                     calibration_episodes=(1, 5), window=10),
+    ),
+}  # fmt: skip
+"""``quick``: a smoke run (3 seeds on AP and edge, 2 on multi-UAV, whose verdicts then say "too
+few seeds"). ``paper``: the AP part of the first measurement with 8 of its 10 seeds (the same
+runs for those seeds), edge scheduling at N = 6 and multi-UAV on 3 seeds, to stay within 15
+minutes on 2 cores."""
 
 
-def _horizon() -> int:
-    return int(gym.make(ap_figures.ENV_ID).unwrapped.episode_steps)  # type: ignore[attr-defined]
+def horizon(study: Study) -> int:
+    """Physical steps per episode (edge scheduling: 1, the order formulation)."""
+    if study.env_id == EDGE_ID:
+        return 1
+    env = gym.make(study.env_id, **dict(study.env_kwargs))
+    return int(env.unwrapped.episode_steps)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
 class ConstructionJob:
-    """One run: an episodic job, optionally with its twin calibrated from its first
+    """One run: an episodic or edge job, optionally with its twin calibrated from its first
     ``calibrate_steps`` physical steps (0: the variant's fidelity as given)."""
 
-    job: EpisodicJob
+    job: EpisodicJob | EdgeJob
     part: str
     level: float
     calibrate_steps: int = 0
     window: int = 50
     """Moving-average window of the curve (episodes)."""
+    case: str = "ap"
 
 
-def calibrate(job: EpisodicJob, steps: int) -> dict[str, Any]:
+def calibrate(job: EpisodicJob | EdgeJob, steps: int, case: str = "ap") -> dict[str, Any]:
     """The twin model a :class:`~twinrl.twin.Calibrator` estimates from the first ``steps``
-    physical transitions of ``job``'s run: before the twin is built, DT-QL learns exactly as
-    physical QL does (tested), so these are QL's first transitions on the same seeds."""
-    env = episodic.build_env(job.env_id, dict(job.env_kwargs), PHYSICAL)
-    calibrator = calibrator_for(env)
-    recorder = _Recorder(env, calibrator)
-    agent, _ = build_algorithm("ql", recorder, job.seed, agent_config=dict(job.agent_config))
-    train(recorder, agent, budget=steps, seed=Streams.from_seed(job.seed).env_seed, evaluate=False)
-    return calibrator.estimate()
+    physical transitions of ``job``'s run: before the twin is built, the twin-assisted learner
+    learns exactly as the physical-only one does (tested), so these are its first transitions
+    on the same seeds."""
+    study = STUDIES[case]
+    if isinstance(job, EdgeJob):
+        tasks, _, _, run_seed = edge_instance(job)
+        env: gym.Env[Any, Any] = gym.make(EDGE_ID, n_tasks=job.n)
+        recorder = _Recorder(env, calibrator_for(env))
+        agent, _ = build_algorithm(study.physical.algorithm, recorder, run_seed, n_trials=job.phi)
+        train(recorder, agent, budget=steps, seed=run_seed, reset_options={"tasks": tasks},
+              evaluate=False)  # fmt: skip
+    else:
+        env = episodic.build_env(job.env_id, dict(job.env_kwargs), study.physical)
+        recorder = _Recorder(env, calibrator_for(env))
+        agent, _ = build_algorithm(study.physical.algorithm, recorder, job.seed,
+                                   agent_config=dict(job.agent_config))  # fmt: skip
+        train(recorder, agent, budget=steps, seed=Streams.from_seed(job.seed).env_seed,
+              evaluate=False)  # fmt: skip
+    return recorder.calibrator.estimate()
 
 
 class _Recorder(gym.Wrapper):
@@ -109,48 +218,212 @@ class _Recorder(gym.Wrapper):
 
 
 def run_job(cj: ConstructionJob) -> dict[str, Any]:
-    """One run's outcomes (those of the fidelity study), with its part, level and T_c."""
+    """One run's outcomes (those of the fidelity study), with its part, level, T_c and case."""
     job, extra = cj.job, dict[str, Any]()
     if cj.calibrate_steps:
         try:
-            model = calibrate(job, cj.calibrate_steps)
-        except ConfigError as exc:  # some AP delivered nothing yet: no twin can be built
+            model = calibrate(job, cj.calibrate_steps, cj.case)
+        except ConfigError as exc:  # e.g. some AP delivered nothing yet: no twin can be built
             model, extra["not_built"] = None, str(exc)
-        ready = cj.calibrate_steps if model is not None else 10**9
+        ready = cj.calibrate_steps if model is not None else NOT_BUILT
         fidelity = (("model", model),) if model is not None else ()
         job = replace(job, variant=replace(
             job.variant, fidelity=(*fidelity, ("ready_after", ready))))  # fmt: skip
         extra["model"] = model
-    run = episodic.run_episodic(job)
+    if isinstance(job, EdgeJob):
+        outcomes = run_edge_job(job)
+    else:
+        run = episodic.run_episodic(job)
+        outcomes = _episodic_outcomes(run, cj.window)
+        if job.variant.recalibrate:
+            extra["recalibrations"] = run["recalibrations"]
     fid = dict(job.variant.fidelity)
     return {
-        **_episodic_outcomes(run, cj.window),
+        **outcomes,
         "part": cj.part,
         "level": cj.level,
         "ready_after": int(fid.get("ready_after", 0)),
         "start_below": job.variant.start_below,
         **extra,
+        "case": cj.case,
     }
 
 
-def _jobs(
-    p: Preset, variants: list[tuple[str, float, Variant, int]], seeds: list[int]
-) -> list[ConstructionJob]:
-    agent = tuple(sorted(ap_figures.AGENT.items()))
+def edge_instance(job: EdgeJob) -> tuple[Any, float, float, int]:
+    """Instance ``job.instance``'s tasks, exact optimum and worst cost, and the run seed: those of
+    :func:`~twinrl.experiments.fidelity_study.run_edge_job` (tested)."""
+    params = EdgeParams(n_tasks=job.n)
+    rng = np.random.default_rng(np.random.SeedSequence([job.seed, job.n, job.instance]))
+    tasks = sample_tasks(params, rng)
+    best = baselines.exact_optimum(params, tasks).cost
+    worst = baselines.worst_order(params, tasks).cost
+    run_seed = int(np.random.SeedSequence([job.seed, job.n, job.instance, 0]).generate_state(1)[0])
+    return tasks, best, worst, run_seed
+
+
+def run_edge_job(job: EdgeJob) -> dict[str, Any]:
+    """The fidelity study's edge run (convergence and final normalized reward against the exact
+    optimum of the physical parameters), with the twin's recalibrations."""
+    tasks, best, worst, run_seed = edge_instance(job)
+    v = job.variant
+    env = gym.make(EDGE_ID, n_tasks=job.n)
+    agent, assists = build_algorithm(v.algorithm, env, run_seed, n_trials=job.phi)
+    settings = episodic.twin_settings(v, env, uses_twin=bool(assists))
+    run = train(env, agent, assists=assists, budget=job.budget, seed=run_seed,
+                reset_options={"tasks": tasks}, eval_every=job.eval_every, **settings)  # fmt: skip
+    greedy = run.history["greedy_return"]
+    out = {
+        "label": v.label,
+        "seed": job.instance,
+        "convergence": metrics.convergence_time(greedy, -best),
+        "normalized_reward": metrics.normalized_reward(-float(greedy[-1]), best, worst),
+        "physical_steps": run.iterations,
+        "twin_evaluations": run.twin_evaluations,
+        "twin_error": dict(run.twin_error),
+        "twin_started": run.twin_started,
+    }
+    if v.recalibrate:
+        out["recalibrations"] = settings["twin"].recalibrations
+    return out
+
+
+# --- the variants --------------------------------------------------------------------------------
+
+
+def construction_label(fraction: float, physical: str = "QL") -> str:
+    if fraction == 0:
+        return "T_c = 0 (perfect twin)"
+    return f"T_c = {fraction:.0%} of {physical}'s time"
+
+
+def calibration_label(episodes: int, unit: str = "episodes") -> str:
+    return f"calibrated after {episodes} {unit}"
+
+
+SCHEDULES = ("early (noisy)", "wait (accurate)", "start_below")
+RECALIBRATION = "online recalibration"
+
+
+def schedule_variants(
+    size: CaseSize, steps: int, study: Study | None = None
+) -> list[tuple[str, float, Variant, int]]:
+    """A twin whose bias shrinks to 0 over ``improve_episodes`` episodes of ``steps`` steps: used
+    at once, awaited, or started once its measured error is at most the case's ``start_below``."""
+    study = study or STUDIES["ap"]
+    improve = size.improve_episodes * steps
+    building = (("bias", {study.field: size.bias}), ("improve_over", improve))
+    assisted = study.assisted
     return [
-        ConstructionJob(
-            EpisodicJob(ap_figures.ENV_ID, (), v, s, p.episodes, agent, p.eval_episodes),
-            part, level, calibrate, p.window,
-        )
-        for part, level, v, calibrate in variants
-        for s in seeds
+        ("schedule", 0.0, replace(assisted, label=SCHEDULES[0], fidelity=building), 0),
+        ("schedule", 1.0, replace(assisted, label=SCHEDULES[1],
+                                  fidelity=(("ready_after", improve),)), 0),
+        ("schedule", 2.0, replace(assisted, label=SCHEDULES[2], fidelity=building,
+                                  start_below=study.case.start_below), 0),
     ]  # fmt: skip
 
 
-def ql_reach(run: dict[str, Any]) -> int:
-    """Episodes QL's smoothed curve needs to stay at its own final level (at most the budget)."""
-    reach = metrics.convergence_time(np.asarray(run["curve"]), run["final_level"])
-    return int(len(run["curve"]) if reach is None else reach)
+def recalibration_variant(size: CaseSize, study: Study) -> tuple[str, float, Variant, int]:
+    """The schedule's biased prior, used at once and re-estimated online from the physical
+    transitions every ``Case.recalibrate_every`` steps."""
+    return ("recalibration", 0.0, replace(
+        study.assisted, label=RECALIBRATION, fidelity=(("bias", {study.field: size.bias}),),
+        recalibrate=(("every", study.case.recalibrate_every),)), 0)  # fmt: skip
+
+
+def labels(size: CaseSize, study: Study | None = None) -> list[str]:
+    """Every variant's label, in report order."""
+    study = study or STUDIES["ap"]
+    name = study.physical.label
+    return [name, *(construction_label(f, name) for f in size.fractions), *SCHEDULES,
+            *(calibration_label(n, study.unit) for n in size.calibration_episodes),
+            RECALIBRATION]  # fmt: skip
+
+
+# --- the jobs --------------------------------------------------------------------------------------
+
+
+def _jobs(
+    name: str,
+    size: CaseSize,
+    variants: list[tuple[str, float, Variant, int]],
+    seeds: list[int],
+    seed: int,
+) -> list[ConstructionJob]:
+    """One job per variant and seed (edge scheduling: per task instance of study seed
+    ``seed``)."""
+    study = STUDIES[name]
+    out = []
+    for part, level, v, calibrate_steps in variants:
+        for s in seeds:
+            if isinstance(size, EdgeSize):
+                job: EpisodicJob | EdgeJob = EdgeJob(
+                    v, s, size.n_tasks, size.phi, _edge_budget(size, v), size.eval_every, seed
+                )
+            else:
+                job = EpisodicJob(study.env_id, study.env_kwargs, v, s, size.episodes,
+                                  _agent(name, size), size.eval_episodes)  # fmt: skip
+            out.append(ConstructionJob(job, part, level, calibrate_steps, size.window, name))
+    return out
+
+
+def _edge_budget(size: EdgeSize, v: Variant) -> int:
+    """The physical learner's budget; a twin-assisted run stops :attr:`EdgeSize.settle`
+    iterations after its twin is built and improved (a recalibrating twin: after its first
+    re-estimate)."""
+    if v.algorithm == STUDIES["edge"].physical.algorithm:
+        return size.episodes
+    fid, recalibrate = dict(v.fidelity), dict(v.recalibrate)
+    built = int(fid.get("ready_after", 0)) + int(fid.get("improve_over", 0))
+    return min(size.episodes, built + int(recalibrate.get("every", 0)) + size.settle)
+
+
+def _agent(name: str, size: CaseSize) -> tuple[tuple[str, Any], ...]:
+    if name == "uav":
+        steps = horizon(STUDIES["uav"])
+        config = uav_runs.agent_config(uav_runs.Preset(size.episodes, size.seeds), steps)
+        return tuple(sorted(config.items()))
+    return tuple(sorted(ap_figures.AGENT.items()))
+
+
+def physical_time(run: dict[str, Any], budget: int) -> int:
+    """The physical-only learner's time to converge (at most the budget): episodes until its
+    smoothed curve stays at its own final level, or edge iterations to the exact optimum."""
+    if "convergence" in run:
+        reach = run["convergence"]
+    else:
+        reach = metrics.convergence_time(np.asarray(run["curve"]), run["final_level"])
+    return int(budget if reach is None else reach)
+
+
+def _seeds(name: str, size: CaseSize, seed: int) -> list[int]:
+    if name == "edge":
+        return list(range(size.seeds))
+    return [int(np.random.SeedSequence([seed, s]).generate_state(1)[0]) for s in range(size.seeds)]
+
+
+def _later(
+    name: str, size: CaseSize, reach: dict[int, int], seeds: list[int], seed: int
+) -> list[ConstructionJob]:
+    """Every job after the physical learner and the perfect twin: construction times (per seed,
+    from its physical time), schedules, calibration budgets and online recalibration."""
+    study, steps = STUDIES[name], horizon(STUDIES[name])
+    physical = study.physical.label
+    jobs: list[ConstructionJob] = []
+    for s in seeds:
+        per_seed = [("construction", f, replace(
+            study.assisted, label=construction_label(f, physical),
+            fidelity=(("ready_after", round(f * reach[s]) * steps),)), 0)
+            for f in size.fractions if f > 0]  # fmt: skip
+        jobs += _jobs(name, size, per_seed, [s], seed)
+    jobs += _jobs(name, size, schedule_variants(size, steps, study), seeds, seed)
+    calibrated = [("calibration", float(n), replace(study.assisted, label=calibration_label(
+        n, study.unit)), n * steps) for n in size.calibration_episodes]  # fmt: skip
+    jobs += _jobs(name, size, calibrated, seeds, seed)
+    jobs += _jobs(name, size, [recalibration_variant(size, study)], seeds, seed)
+    return jobs
+
+
+# --- the experiment --------------------------------------------------------------------------------
 
 
 def run_preset(
@@ -162,78 +435,74 @@ def run_preset(
     seeds: int | None = None,
     **_: Any,
 ) -> dict[str, Any]:
-    """QL and the perfect DT-QL first (QL's time to its final level sets each seed's T_c), then
-    every construction, schedule and calibration variant on the same seeds."""
+    """Per case study, the physical-only learner and the perfect twin first (the physical
+    learner's time to converge sets each seed's T_c), then every construction, schedule,
+    calibration and recalibration variant on the same seeds. The multi-UAV study runs only in a
+    preset that sizes it and with torch installed; else ``skipped`` says why."""
     p = PRESETS[preset] if isinstance(preset, str) else preset
     if seeds is not None:
-        p = replace(p, seeds=seeds)
-    horizon = _horizon()
-    seed_list = [int(np.random.SeedSequence([seed, s]).generate_state(1)[0])
-                 for s in range(p.seeds)]  # fmt: skip
+        p = Preset(_with_seeds(p.ap, seeds), _with_seeds(p.edge, seeds), _with_seeds(p.uav, seeds))
+    sizes = {n: s for n, s in asdict_shallow(p).items() if s is not None}
+    skipped = {}
+    if p.uav is None:
+        skipped["uav"] = "not sized in this preset: Preset.uav is None"
+    elif importlib.util.find_spec("torch") is None:  # pragma: no cover - the torch extra
+        skipped["uav"] = 'needs torch: pip install -e ".[torch]"'
+        del sizes["uav"]
+    order: list[str] = [n for n in ("uav", "ap", "edge") if n in sizes]  # longest runs first
+    seed_lists = {n: _seeds(n, sizes[n], seed) for n in order}
     kw = {"workers": workers, "progress": progress}
-    first = [
-        ("physical", 0.0, PHYSICAL, 0),
-        ("construction", 0.0, replace(ASSISTED, label=construction_label(0)), 0),
-    ]
-    runs = list(run_jobs(run_job, _jobs(p, first, seed_list), **kw))  # type: ignore[arg-type]
-    reach = {r["seed"]: ql_reach(r) for r in runs if r["part"] == "physical"}
-    jobs: list[ConstructionJob] = []
-    for s in seed_list:
-        per_seed = [("construction", f, replace(ASSISTED, label=construction_label(f), fidelity=(
-            ("ready_after", round(f * reach[s]) * horizon),)), 0)
-            for f in p.fractions if f > 0]  # fmt: skip
-        jobs += _jobs(p, per_seed, [s])
-    jobs += _jobs(p, schedule_variants(p, horizon), seed_list)
-    calibrated = [("calibration", float(n), replace(ASSISTED, label=calibration_label(n)),
-                   n * horizon) for n in p.calibration_episodes]  # fmt: skip
-    jobs += _jobs(p, calibrated, seed_list)
-    runs += run_jobs(run_job, jobs, **kw)  # type: ignore[arg-type]
-    order = {lb: i for i, lb in enumerate(labels(p))}
-    runs.sort(key=lambda r: (order[r["label"]], seed_list.index(r["seed"])))
+    first = [job for n in order for job in _jobs(n, sizes[n], [
+        ("physical", 0.0, STUDIES[n].physical, 0),
+        ("construction", 0.0, replace(STUDIES[n].assisted, label=construction_label(0)), 0),
+    ], seed_lists[n], seed)]  # fmt: skip
+    runs = list(run_jobs(run_job, first, **kw))  # type: ignore[arg-type]
+    reach = {n: {r["seed"]: physical_time(r, sizes[n].episodes) for r in runs
+                 if r["case"] == n and r["part"] == "physical"} for n in order}  # fmt: skip
+    later = [job for n in order for job in _later(n, sizes[n], reach[n], seed_lists[n], seed)]
+    runs += run_jobs(run_job, later, **kw)  # type: ignore[arg-type]
+    cases = {n: _case_summary(n, sizes[n], reach[n], seed_lists[n], runs)
+             for n in STUDIES if n in sizes}  # fmt: skip
     return {
         "preset": {**asdict(p), "name": preset if isinstance(preset, str) else "custom"},
         "seed": seed,
-        "horizon": horizon,
-        "ql_reach": {str(s): reach[s] for s in seed_list},
-        "design": {
-            "physical": PHYSICAL.label,
-            "assisted": ASSISTED.label,
-            "start_below": START_BELOW,
-            "labels": labels(p),
-        },
-        "runs": runs,
+        "cases": cases,
+        "skipped": skipped,
     }
 
 
-def construction_label(fraction: float) -> str:
-    return "T_c = 0 (perfect twin)" if fraction == 0 else f"T_c = {fraction:.0%} of QL's time"
+def _with_seeds(size: _Size | None, seeds: int) -> _Size | None:
+    return None if size is None else replace(size, seeds=seeds)
 
 
-def calibration_label(episodes: int) -> str:
-    return f"calibrated after {episodes} episodes"
+def asdict_shallow(p: Preset) -> dict[str, CaseSize | None]:
+    """The preset's case sizes by case study name (not converted to dicts)."""
+    return {"ap": p.ap, "edge": p.edge, "uav": p.uav}
 
 
-SCHEDULES = ("early (noisy)", "wait (accurate)", "start_below")
+def _case_summary(
+    name: str, size: CaseSize, reach: dict[int, int], seeds: list[int], runs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One case study's runs in report order (label, then seed) and its design."""
+    study = STUDIES[name]
+    order = {lb: i for i, lb in enumerate(labels(size, study))}
+    mine = [{k: v for k, v in r.items() if k != "case"} for r in runs if r["case"] == name]
+    mine.sort(key=lambda r: (order[r["label"]], seeds.index(r["seed"])))
+    return {
+        "horizon": horizon(study),
+        "physical_reach": {str(s): reach[s] for s in seeds},
+        "design": {
+            "physical": study.physical.label,
+            "assisted": study.assisted.label,
+            "unit": study.unit,
+            "field": study.field,
+            "bias": size.bias,
+            "start_below": study.case.start_below,
+            "recalibrate_every": study.case.recalibrate_every,
+            "labels": labels(size, study),
+        },
+        "runs": mine,
+    }
 
 
-def schedule_variants(p: Preset, horizon: int) -> list[tuple[str, float, Variant, int]]:
-    """A twin whose bias shrinks to 0 over ``improve_episodes``: used at once, awaited, or started
-    once its measured error is at most :data:`START_BELOW`."""
-    steps = p.improve_episodes * horizon
-    building = (("bias", {"ap_rates": p.bias}), ("improve_over", steps))
-    return [
-        ("schedule", 0.0, replace(ASSISTED, label=SCHEDULES[0], fidelity=building), 0),
-        ("schedule", 1.0, replace(ASSISTED, label=SCHEDULES[1],
-                                  fidelity=(("ready_after", steps),)), 0),
-        ("schedule", 2.0, replace(ASSISTED, label=SCHEDULES[2], fidelity=building,
-                                  start_below=START_BELOW), 0),
-    ]  # fmt: skip
-
-
-def labels(p: Preset) -> list[str]:
-    """Every variant's label, in report order."""
-    return [PHYSICAL.label, *(construction_label(f) for f in p.fractions), *SCHEDULES,
-            *(calibration_label(n) for n in p.calibration_episodes)]  # fmt: skip
-
-
-__all__ = ["PRESETS", "Preset", "run_preset"]
+__all__ = ["PRESETS", "STUDIES", "CaseSize", "EdgeSize", "Preset", "Study", "run_preset"]
