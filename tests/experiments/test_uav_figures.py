@@ -120,7 +120,59 @@ def test_writers_produce_tables_figures_and_claims(summary: dict, tmp_path: Path
     kmeans = {r["seed"]: summary["baselines_by_seed"][r["seed"]]["kmeans"] for r in dql}
     normalized = np.mean([r["greedy_rate"] / kmeans[r["seed"]] for r in dql])
     assert np.isclose(rows["DQL"]["normalized"]["mean"], normalized)
-    json.dumps(fig5["rows"], default=lambda x: x.tolist())
+    # aggregate statistics: 2 seeds, so the IQM trims nothing and every verdict carries a warning
+    assert "greedy rate IQM [95% bootstrap CI]" in text and "P(greedy rate > DQL's)" in text
+    assert "**Warning: fewer than 5 seeds back this verdict** (2 per method)" in text
+    assert all("fewer than 5 seeds back this verdict (2 seeds)" in c for c in fig5["checks"])
+    assert all("fewer than 5 seeds back this verdict (2 seeds)" in c for c in obs["checks"])
+    top = [r["greedy_rate"] for r in summary["runs"] if r["label"] == "DT-DQL k=5"]
+    dql_rates = [r["greedy_rate"] for r in dql]
+    iqm = rows["DT-DQL k=5"]["greedy_rate_iqm"]
+    assert iqm["point"] == pytest.approx(np.mean(top)) and iqm["n"] == 2
+    assert min(top) <= iqm["ci_low"] <= iqm["point"] <= iqm["ci_high"] <= max(top)
+    above = rows["DT-DQL k=5"]["p_greedy_above_dql"]
+    wins = sum((a > b) + 0.5 * (a == b) for a in top for b in dql_rates)
+    assert above["point"] == pytest.approx(wins / 4) and above["level"] == 0.95
+    assert rows["DQL"]["p_greedy_above_dql"] is None
+    assert rows["DQL"]["few_seeds_warning"] == "fewer than 5 seeds back this verdict (2 seeds)"
+    assert f"P(greedy rate DT-DQL k=5 > DQL) = {above['point']:.4g} [" in fig5["checks"][0]
+    text = json.dumps(fig5["rows"], default=lambda x: x.tolist())
+    labels = [v.label for v in uav_figures.fig5_variants()]
+    again = uav_figures._rows(uav_figures._stats(summary, labels), labels)  # a seeded bootstrap
+    assert json.dumps(again, default=lambda x: x.tolist()) == text
+
+
+def _synthetic(greedy: dict[str, list[float]]) -> dict:
+    """A summary with the fields the tables read: one run per (label, seed), two episodes."""
+    runs = [{"label": lb, "seed": sd, "greedy_rate": g, "episode_return": [g - 1.0, g],
+             "episode_failures": [0, 0], "twin_evaluations": 0}
+            for lb, rates in greedy.items() for sd, g in enumerate(rates)]  # fmt: skip
+    seeds = {sd: {"kmeans": 25.0} for sd in range(max(map(len, greedy.values())))}
+    return {"runs": runs, "preset": {"window": 1, "episodes": 2}, "baselines_by_seed": seeds}
+
+
+def test_iqm_and_probability_of_improvement_columns_by_hand() -> None:
+    greedy = {"DQL": [20.0, 21.0, 22.0, 23.0, 24.0], "B": [19.0, 21.5, 22.0, 30.0, 23.5]}
+    summary = _synthetic(greedy)
+    by_label = uav_figures._stats(summary, list(greedy))
+    rows = {r["method"]: r for r in uav_figures._rows(by_label, list(greedy))}
+    # 5 seeds: floor(5 / 4) = 1 dropped at each end
+    assert rows["DQL"]["greedy_rate_iqm"]["point"] == pytest.approx(22.0)  # 21, 22, 23
+    assert rows["B"]["greedy_rate_iqm"]["point"] == pytest.approx(67.0 / 3)  # 21.5, 22, 23.5
+    # B's 19 beats none; 21.5 beats 20, 21; 22 beats 2, ties 1; 30 beats 5; 23.5 beats 4
+    assert rows["B"]["p_greedy_above_dql"]["point"] == pytest.approx(13.5 / 25)
+    assert rows["B"]["few_seeds_warning"] == ""
+    table = "\n".join(uav_figures._table(by_label, list(greedy), summary))
+    assert "fewer than 5 seeds" not in table and "| 0.54 [" in table
+    assert "warning" not in uav_figures._claim(summary["runs"], "B", "DQL")
+    four = _synthetic({lb: rates[:4] for lb, rates in greedy.items()})
+    by_label = uav_figures._stats(four, list(greedy))
+    table = "\n".join(uav_figures._table(by_label, list(greedy), four))
+    assert "fewer than 5 seeds back this verdict** (4 per method)" in table
+    assert "trims no run" not in table  # 4 seeds: the IQM drops one at each end
+    assert uav_figures._claim(four["runs"], "B", "DQL").endswith(
+        "; warning: fewer than 5 seeds back this verdict (4 seeds)"
+    )
 
 
 def test_paired_difference_by_hand_and_verdicts() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from twinrl.envs.multi_uav import MultiUAVParams
-from twinrl.experiments import episodic, metrics
+from twinrl.experiments import episodic, metrics, stats
 from twinrl.experiments.plotting import band, finish, pyplot
 from twinrl.experiments.uav_runs import (
     ENV,
@@ -41,21 +41,27 @@ PAPER = (
     "the DT-enhanced DQL converges faster and achieves a higher performance than physical DQL, "
     "improving as k increases (paper 000, Fig. 5; no numbers are given)"
 )
+BOOTSTRAP_SEED = 0
+"""Seed of the bootstrap resamples, so a report is a function of its summary alone."""
 
 
 def _stats(summary: dict[str, Any], labels: list[str]) -> dict[str, dict[str, Any]]:
     runs = [r for r in summary["runs"] if r["label"] in labels]
     window = summary["preset"]["window"]
-    stats = episodic.summarise(runs, window=window, reference="DQL")
+    out = episodic.summarise(runs, window=window, reference="DQL")
     kmeans = {int(k): b["kmeans"] for k, b in summary["baselines_by_seed"].items()}
-    for label, st in stats.items():
+    for label, st in out.items():
         group = [r for r in runs if r["label"] == label]
         st["greedy_rate"] = metrics.mean_ci([r["greedy_rate"] for r in group])
         st["raw_mean"] = np.mean([r["episode_return"] for r in group], axis=0)
         st["vs_dql"] = {key: paired(runs, label, "DQL", key) for key in ("greedy", "mean")}
         st["reach95"] = [reach_fraction(r["episode_return"], window) for r in group]
         st["normalized"] = metrics.mean_ci([r["greedy_rate"] / kmeans[r["seed"]] for r in group])
-    return stats
+        st["greedy_iqm"] = stats.stratified_bootstrap_ci(
+            [r["greedy_rate"] for r in group], seed=BOOTSTRAP_SEED
+        )
+        st["above_dql"] = None if label == "DQL" else improvement(runs, label, "DQL")
+    return out
 
 
 def reach_fraction(rates: list[float], window: int, frac: float = 0.95) -> int | None:
@@ -83,19 +89,28 @@ def paired(runs: list[dict[str, Any]], a: str, b: str, key: str) -> metrics.Esti
     return metrics.mean_ci([by[(a, sd)] - by[(b, sd)] for sd in seeds])
 
 
+def improvement(runs: list[dict[str, Any]], a: str, b: str) -> stats.IntervalEstimate:
+    """P(greedy rate of ``a`` > greedy rate of ``b``) over all pairs of their seeds (ties 1/2),
+    with its 95% bootstrap interval (:func:`twinrl.experiments.stats.probability_of_improvement_ci`,
+    one task: this env)."""
+    x, y = ([r["greedy_rate"] for r in runs if r["label"] == lb] for lb in (a, b))
+    return stats.probability_of_improvement_ci(x, y, seed=BOOTSTRAP_SEED)
+
+
 def _table(
-    stats: dict[str, dict[str, Any]], labels: list[str], summary: dict[str, Any]
+    by_label: dict[str, dict[str, Any]], labels: list[str], summary: dict[str, Any]
 ) -> list[str]:
     episodes = summary["preset"]["episodes"]
     lines = [
         "| method | training rate, last 10% of episodes | greedy rate after training | "
-        "normalized (k-means = 1) | greedy rate - DQL's (paired) | mean training rate - DQL's "
-        "(paired) | episodes to 95% of final | episodes to converge | episodes to reach DQL's "
-        "final | twin steps / run |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "greedy rate IQM [95% bootstrap CI] | normalized (k-means = 1) | greedy rate - DQL's "
+        "(paired) | P(greedy rate > DQL's) [95% CI] | mean training rate - DQL's (paired) | "
+        "episodes to 95% of final | episodes to converge | episodes to reach DQL's final | "
+        "twin steps / run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for lb in labels:
-        st = stats[lb]
+        st = by_label[lb]
         settle = metrics.format_convergence(st["settling_episodes"], episodes)
         reach = (
             "(reference)"
@@ -103,14 +118,26 @@ def _table(
             else metrics.format_convergence(st["reach_episodes"], episodes)
         )
         g = st["greedy_rate"]
-        diffs = ("(reference)", "(reference)") if lb == "DQL" else (
-            _signed(st["vs_dql"]["greedy"]), _signed(st["vs_dql"]["mean"]))  # fmt: skip
+        diffs = ("(reference)",) * 3 if lb == "DQL" else (_signed(st["vs_dql"]["greedy"]),
+            str(st["above_dql"]), _signed(st["vs_dql"]["mean"]))  # fmt: skip
         lines.append(
-            f"| {lb} | {st['final_reward']} | {g} | {st['normalized'].mean:.3f} | {diffs[0]} | "
-            f"{diffs[1]} | {metrics.format_convergence(st['reach95'], episodes)} | {settle} | "
-            f"{reach} | {st['twin_evaluations']:.0f} |"
+            f"| {lb} | {st['final_reward']} | {g} | {st['greedy_iqm']} | "
+            f"{st['normalized'].mean:.3f} | {' | '.join(diffs)} | "
+            f"{metrics.format_convergence(st['reach95'], episodes)} | {settle} | {reach} | "
+            f"{st['twin_evaluations']:.0f} |"
         )
-    return lines
+    return lines + _seed_warning_lines(min(by_label[lb]["runs"] for lb in labels))
+
+
+def _seed_warning_lines(seeds: int) -> list[str]:
+    """A warning under the table when fewer than 5 seeds per method back its verdicts."""
+    if not stats.too_few_seeds(seeds):
+        return []
+    trims = "" if seeds >= 4 else (
+        f"; with {seeds} seeds the IQM trims no run (it is the mean), and percentile "
+        "bootstrap intervals over so few seeds are too narrow")  # fmt: skip
+    return ["", f"**Warning: {stats.FEW_SEEDS_WARNING}** ({seeds} per method): the intervals "
+            f"and the claims below are indicative only{trims}."]  # fmt: skip
 
 
 def _baseline_lines(summary: dict[str, Any]) -> list[str]:
@@ -137,7 +164,7 @@ def _settings(summary: dict[str, Any]) -> str:
 def write_fig5(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     labels = [v.label for v in fig5_variants()]
-    stats = _stats(summary, labels)
+    by_label = _stats(summary, labels)
     lines = [
         "# Multi-UAV trajectories: DT-enhanced DQL trained with prediction (paper 000, Fig. 5)",
         "",
@@ -147,24 +174,24 @@ def write_fig5(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         "(`PredictiveTargets`, half of each batch). n-step DQN n: the physical trajectory's "
         f"n-step return. Paper: {PAPER}.",
         "",
-        *_table(stats, labels, summary),
+        *_table(by_label, labels, summary),
         *_baseline_lines(summary),
     ]
-    checks = _fig5_checks(summary, stats)
+    checks = _fig5_checks(summary, by_label)
     lines += ["", "Claims (issue 4):", ""] + [f"* {c}" for c in checks]
     lines += ["", DEFINITIONS, "", "![fig5](fig5.png)", "", "![trajectories](trajectories.png)", ""]
     (out / "table.md").write_text("\n".join(lines))
-    _plot_curves(stats, labels, summary, out / "fig5.png",
+    _plot_curves(by_label, labels, summary, out / "fig5.png",
                  "DT-enhanced DQL trained with prediction (paper 000, Fig. 5)")  # fmt: skip
     _plot_trajectories(summary, out / "trajectories.png")
-    return {"rows": _rows(stats, labels), "checks": checks}
+    return {"rows": _rows(by_label, labels), "checks": checks}
 
 
 def write_observation(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     partial, enhanced = (v.label for v in observation_variants())
     labels = ["DQL", partial, enhanced]
-    stats = _stats(summary, labels)
+    by_label = _stats(summary, labels)
     radius = summary["sensing_radius"]
     lines = [
         "# Observation enhancement: a partially observed DQL agent with the twin's global view",
@@ -175,7 +202,7 @@ def write_observation(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         "agent every user's position in the same layout (paper 000, II-B). DQL is the fully "
         "observed agent of fig5.",
         "",
-        *_table(stats, labels, summary),
+        *_table(by_label, labels, summary),
     ]
     runs = summary["runs"]
     checks = [
@@ -186,9 +213,9 @@ def write_observation(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     lines += ["", "Claims (issue 4):", ""] + [f"* {c}" for c in checks]
     lines += ["", DEFINITIONS, "", "![observation](observation.png)", ""]
     (out / "table.md").write_text("\n".join(lines))
-    _plot_curves(stats, labels, summary, out / "observation.png",
+    _plot_curves(by_label, labels, summary, out / "observation.png",
                  f"Partial observation (r = {radius:g} m) with and without the twin's global view")  # fmt: skip
-    return {"rows": _rows(stats, labels), "checks": checks}
+    return {"rows": _rows(by_label, labels), "checks": checks}
 
 
 DEFINITIONS = """\
@@ -207,7 +234,12 @@ for a seed), then mean ± 95% CI over seeds; *mean training rate* is the mean ov
 episodes (higher: learned faster). A claim is *met* when the 95% CI of the paired difference of the
 greedy rate (higher) or of the mean training rate (faster) lies above 0, *NOT met* when it lies
 below 0, and *not resolved* when it contains 0 (or there is only one seed). *Normalized* = greedy
-rate / the static k-means placement's rate on the same evaluation episodes, mean over seeds."""
+rate / the static k-means placement's rate on the same evaluation episodes, mean over seeds.
+*Greedy rate IQM* = interquartile mean over seeds (floor(n/4) seeds dropped at each end, as
+rliable) with a 95% stratified bootstrap interval; *P(greedy rate > DQL's)* = the share of
+(method seed, DQL seed) pairs where the method's greedy rate is higher, ties counting 1/2, with a
+95% bootstrap interval resampling each side's seeds (Agarwal et al., NeurIPS 2021; definitions in
+docs/metrics.md). A claim resting on fewer than 5 seeds says so."""
 
 
 def _sign(d: metrics.Estimate) -> bool | None:
@@ -231,23 +263,31 @@ def _signed(d: metrics.Estimate) -> str:
 
 
 def _claim(runs: list[dict[str, Any]], a: str, b: str) -> str:
-    """``a`` against ``b``: paired greedy-rate and mean-training-rate differences, with verdicts."""
+    """``a`` against ``b``: paired greedy-rate and mean-training-rate differences, with verdicts,
+    the probability of improvement of the greedy rate, and the few-seeds warning."""
     greedy, mean = paired(runs, a, b, "greedy"), paired(runs, a, b, "mean")
+    above = improvement(runs, a, b)
     return (
         f"greedy rate {_signed(greedy)} Mbit/s (higher: {_verdict(_sign(greedy))}), mean "
-        f"training rate {_signed(mean)} Mbit/s (faster: {_verdict(_sign(mean))})"
+        f"training rate {_signed(mean)} Mbit/s (faster: {_verdict(_sign(mean))}), "
+        f"P(greedy rate {a} > {b}) = {above}{_warn(min(greedy.n, above.n))}"
     )
 
 
-def _fig5_checks(summary: dict[str, Any], stats: dict[str, dict[str, Any]]) -> list[str]:
+def _warn(seeds: int) -> str:
+    note = stats.seed_warning(seeds)
+    return f"; warning: {note}" if note else ""
+
+
+def _fig5_checks(summary: dict[str, Any], by_label: dict[str, dict[str, Any]]) -> list[str]:
     runs, top = summary["runs"], f"DT-DQL k={max(KS)}"
     checks = [f"{top} vs DQL: {_claim(runs, top, 'DQL')}"]
-    rates = [stats[f"DT-DQL k={k}"]["greedy_rate"].mean for k in KS]
+    rates = [by_label[f"DT-DQL k={k}"]["greedy_rate"].mean for k in KS]
     gain = paired(runs, top, f"DT-DQL k={min(KS)}", "greedy")
     checks.append(
         f"DT-DQL improves with k = {', '.join(map(str, KS))}: greedy rates "
         f"{', '.join(f'{r:.3f}' for r in rates)}; k={max(KS)} - k={min(KS)} {_signed(gain)} "
-        f"(paired): {_verdict(_sign(gain))}"
+        f"(paired): {_verdict(_sign(gain))}{_warn(gain.n)}"
     )
     for k in KS:
         if k > 1:
@@ -258,22 +298,26 @@ def _fig5_checks(summary: dict[str, Any], stats: dict[str, dict[str, Any]]) -> l
     return checks
 
 
-def _rows(stats: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str, Any]]:
+def _rows(by_label: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str, Any]]:
     out = []
     for lb in labels:
-        st = stats[lb]
+        st = by_label[lb]
+        above = st["above_dql"]
         out.append({
             **episodic.summary_row(lb, st),
             "final_rate": st["final_reward"].to_dict(), "greedy_rate": st["greedy_rate"].to_dict(),
+            "greedy_rate_iqm": st["greedy_iqm"].to_dict(),
             "normalized": st["normalized"].to_dict(), "episodes_to_95pct_final": st["reach95"],
             "greedy_minus_dql": st["vs_dql"]["greedy"].to_dict(),
+            "p_greedy_above_dql": None if above is None else above.to_dict(),
             "mean_rate_minus_dql": st["vs_dql"]["mean"].to_dict(),
+            "few_seeds_warning": stats.seed_warning(st["runs"]),
         })  # fmt: skip
     return out
 
 
 def _plot_curves(
-    stats: dict[str, Any], labels: list[str], summary: dict[str, Any], path: Path, title: str
+    by_label: dict[str, Any], labels: list[str], summary: dict[str, Any], path: Path, title: str
 ) -> None:
     """The paper's style: the raw per-episode mean over seeds dashed, its moving average solid
     with a 95% CI band over seeds; the reference policies as horizontal lines."""
@@ -282,7 +326,7 @@ def _plot_curves(
         return
     fig, ax = plt.subplots(figsize=(8, 4.6))
     for lb in labels:
-        st = stats[lb]
+        st = by_label[lb]
         x = np.arange(1, st["curve_mean"].size + 1)
         band(ax, x, st["curve_mean"], st["curve_ci95"], lb)
         ax.plot(x, st["raw_mean"], ls="--", lw=0.6, alpha=0.5, color=ax.lines[-1].get_color())
@@ -307,6 +351,7 @@ def _plot_trajectories(summary: dict[str, Any], path: Path) -> None:
 
 
 __all__ = [
+    "BOOTSTRAP_SEED",
     "DEFINITIONS",
     "ENV",
     "ENV_ID",
@@ -319,6 +364,7 @@ __all__ = [
     "Preset",
     "agent_config",
     "fig5_variants",
+    "improvement",
     "observation_variants",
     "paired",
     "reach_fraction",
