@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
                          "--overwrite (default runs/reproduce)")  # fmt: skip
     rp.add_argument("--overwrite", action="store_true",
                     help="replace the previous twinrl reproduce run in --out (only its files)")  # fmt: skip
+    rp.add_argument("--resume", action="store_true",
+                    help="continue the interrupted twinrl reproduce run in --out (the same "
+                         "command): runs finished there are not run again")  # fmt: skip
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--workers", type=int, default=2, help="parallel worker processes")
     rp.add_argument("--instances", type=int, help="task instances per N (overrides the preset)")
@@ -154,7 +157,8 @@ def _run(args: argparse.Namespace) -> None:
     else:
         report = reproduce(args.names, preset=args.preset, out=args.out, seed=args.seed,
                            workers=args.workers, instances=args.instances, seeds=args.seeds,
-                           progress=not args.no_progress, overwrite=args.overwrite)  # fmt: skip
+                           progress=not args.no_progress, overwrite=args.overwrite,
+                           resume=args.resume)  # fmt: skip
         print(f"report: {report}")
 
 

@@ -9,13 +9,18 @@ The rule:
   one :class:`~twinrl.errors.OutputDirError`.
 * A twinrl run directory holds a marker file, ``twinrl-run.json``: ``{"kind": "train" |
   "reproduce", "version": ..., "complete": bool, "files": [...]}`` where ``files`` lists, relative
-  to the directory, every file the run wrote. The marker is rewritten *before* each new file is
+  to the directory, every file the run wrote (``reproduce`` adds ``"command"``: its experiments
+  and options, which ``--resume`` must match). The marker is rewritten *before* each new file is
   created, so it always covers every file twinrl put there, even after an interrupted run.
 * An existing non-empty directory without a marker, or with the marker of another kind of run, is
   refused. A previous run of the same kind is refused unless ``overwrite=True`` (``--overwrite``);
   then its files are replaced one by one, and at the end the files it listed that the new run did
   not write are removed (they are twinrl's own). Nothing else is ever removed, a file twinrl did
   not write is never overwritten, and no directory is ever deleted recursively.
+* ``resume=True`` (``--resume``) continues a previous run instead: ``--out`` must hold one of the
+  same kind, whose marker records the same ``command`` (e.g. the experiments, preset and seed of
+  ``twinrl reproduce``); anything else is refused, and nothing is created. Its files are then
+  treated as with ``overwrite`` (the run reads what it keeps, e.g. finished results, first).
 * Every file is written to a temporary name in its own directory inside ``--out`` and moved into
   place with :func:`os.replace`, so a reader never sees a half-written file. Nothing is written
   beside ``--out``.
@@ -98,23 +103,48 @@ class RunDir:
     or :meth:`abandon` (failure).
     """
 
-    def __init__(self, path: Path, kind: str, old_files: set[str], created: list[Path]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        old_files: set[str],
+        created: list[Path],
+        command: dict[str, Any] | None = None,
+    ) -> None:
         self.path = path
         self.kind = kind
+        self.command = command
         self._old = old_files
         self._files: set[str] = set()
         self._created = created
 
     @classmethod
-    def open(cls, out: str | Path, kind: str, *, overwrite: bool = False) -> RunDir:
+    def open(
+        cls,
+        out: str | Path,
+        kind: str,
+        *,
+        overwrite: bool = False,
+        resume: bool = False,
+        command: dict[str, Any] | None = None,
+    ) -> RunDir:
         """Check ``out`` and make it ready for a run of ``kind``; nothing is deleted.
+
+        ``command`` (JSON-able) is recorded in the marker; ``resume`` requires a previous ``kind``
+        run in ``out`` that recorded the same ``command``.
 
         Raises:
             OutputDirError: ``out`` is empty, not a writable directory, or holds files of
-                something else than a previous ``kind`` run (or of one, without ``overwrite``).
+                something else than a previous ``kind`` run (or of one, without ``overwrite`` or
+                ``resume``); with ``resume``, it holds no ``kind`` run of the same ``command``.
         """
         if str(out) == "":
             raise OutputDirError("--out is empty; give a directory, e.g. --out runs/mine")
+        if overwrite and resume:
+            raise OutputDirError(
+                "--resume and --overwrite exclude each other: --resume continues the run in "
+                "--out, --overwrite replaces it; choose one"
+            )
         path = Path(out)
         shown = short_repr(str(path))
         created: list[Path] = []
@@ -123,8 +153,11 @@ class RunDir:
                 raise OutputDirError(
                     f"--out {shown} is a file, not a directory; choose an empty or new directory"
                 )
-            created = _make_dirs(path, shown)
-            old = _previous_files(path, kind, shown, overwrite=overwrite)
+            if resume:
+                old = _resumable_files(path, kind, shown, command)
+            else:
+                created = _make_dirs(path, shown)
+                old = _previous_files(path, kind, shown, overwrite=overwrite)
             _probe(path, shown)
         except OSError as exc:  # e.g. a name too long for the file system, from exists()
             _remove_empty(created)
@@ -134,7 +167,13 @@ class RunDir:
         except BaseException:
             _remove_empty(created)
             raise
-        return cls(path, kind, old, created)
+        return cls(path, kind, old, created, command)
+
+    @property
+    def previous_files(self) -> frozenset[str]:
+        """The files of the previous run (with ``overwrite`` or ``resume``) that this run has not
+        written again yet, relative to :attr:`path`."""
+        return frozenset(self._old - self._files)
 
     @property
     def files(self) -> list[str]:
@@ -225,7 +264,10 @@ class RunDir:
 
     def _write_marker(self, *, complete: bool) -> None:
         files = sorted(self._files | self._old)
-        marker = {"kind": self.kind, "version": __version__, "complete": complete, "files": files}
+        marker: dict[str, Any] = {"kind": self.kind, "version": __version__,
+                                  "complete": complete, "files": files}  # fmt: skip
+        if self.command is not None:
+            marker["command"] = self.command
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{MARKER}.", suffix=_TMP)
         try:
             os.fchmod(fd, _FILE_MODE)
@@ -300,6 +342,53 @@ def _previous_files(path: Path, kind: str, shown: str, *, overwrite: bool) -> se
     if not isinstance(files, list) or not all(_inside(path, f) for f in files):
         raise OutputDirError(refuse.format(f"its {MARKER} lists files outside it"))
     return set(files)
+
+
+def _resumable_files(path: Path, kind: str, shown: str, command: dict[str, Any] | None) -> set[str]:
+    """The files of the previous ``kind`` run of ``command`` in ``path``, which ``--resume``
+    continues; refuses anything else, naming what differs."""
+    nothing = (
+        f"--out {shown} {{}}, so there is no twinrl {kind} run to resume; give the --out of an "
+        f"interrupted twinrl {kind} run, or run without --resume"
+    )
+    try:
+        entries = os.listdir(path) if path.is_dir() else None
+    except OSError as exc:
+        raise OutputDirError(
+            f"--out {shown} cannot be read: {exc.strerror or exc}; choose a readable directory"
+        ) from None
+    if entries is None:
+        raise OutputDirError(nothing.format("does not exist"))
+    if not entries:
+        raise OutputDirError(nothing.format("is empty"))
+    if MARKER not in entries:
+        raise OutputDirError(nothing.format(f"holds no {MARKER}"))
+    try:
+        marker = json.loads((path / MARKER).read_text())
+        old_kind = marker.get("kind")
+    except (OSError, ValueError, AttributeError):
+        marker, old_kind = {}, kind  # _previous_files names the unreadable marker
+    if old_kind != kind:
+        raise OutputDirError(nothing.format(f"holds a twinrl {short_repr(old_kind)} run"))
+    old = _previous_files(path, kind, shown, overwrite=True)
+    recorded = marker.get("command")
+    wanted = json.loads(to_json(command)) if command is not None else None
+    if recorded != wanted:
+        if not isinstance(recorded, dict) or not isinstance(wanted, dict):
+            what = "did not record its command (an older twinrl wrote it)"
+        else:
+            diffs = [
+                f"{name}: {short_repr(recorded.get(name), 40)} there, "
+                f"{short_repr(wanted.get(name), 40)} here"
+                for name in sorted(set(recorded) | set(wanted))
+                if recorded.get(name) != wanted.get(name)
+            ]
+            what = f"was started by another command ({'; '.join(diffs)})"
+        raise OutputDirError(
+            f"--out {shown} holds a twinrl {kind} run that {what}; resume it with the same "
+            "experiments and options, or pass --overwrite instead of --resume to replace it"
+        )
+    return old
 
 
 def _inside(root: Path, rel: Any) -> bool:

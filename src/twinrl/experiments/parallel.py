@@ -7,12 +7,18 @@ had not finished are then run once more in a fresh pool; if that pool loses a wo
 (:class:`Interrupted`, raised by :func:`interrupts_raise` for SIGINT and SIGTERM) the workers are
 killed before the exception propagates, so none outlives the command. Workers ignore SIGINT (a
 Ctrl-C reaches the whole process group; the parent decides) and die with their parent on Linux.
+
+Inside :func:`resume_from` (``twinrl reproduce``), each job is matched by :func:`job_key` against
+the results kept by an earlier command, and only the jobs without one are run; every experiment
+gets this by calling :func:`run_jobs`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
+import hashlib
 import multiprocessing as mp
 import os
 import signal
@@ -24,7 +30,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from contextvars import ContextVar
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
 
 from twinrl.errors import WorkerLostError, short_repr
 
@@ -33,6 +41,22 @@ T = TypeVar("T")
 _ON_RESULT: ContextVar[Callable[[dict[str, Any]], None] | None] = ContextVar(
     "twinrl_on_result", default=None
 )
+
+
+class ResultStore(Protocol):
+    """Results of finished jobs by :func:`job_key`, for :func:`resume_from`."""
+
+    def __contains__(self, key: str) -> bool:
+        """A result is kept for ``key``."""
+
+    def result(self, key: str) -> Any:
+        """The kept result of ``key`` (a fresh copy at each call)."""
+
+    def keep(self, key: str, job: object, result: dict[str, Any]) -> None:
+        """Keep ``result``, just computed for ``job`` (whose key is ``key``)."""
+
+
+_RESUME: ContextVar[ResultStore | None] = ContextVar("twinrl_resume_from", default=None)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -76,6 +100,69 @@ def on_result(callback: Callable[[dict[str, Any]], None]) -> Iterator[None]:
         _ON_RESULT.reset(token)
 
 
+@contextlib.contextmanager
+def resume_from(store: ResultStore) -> Iterator[None]:
+    """While active, :func:`run_jobs` takes the result of a job whose :func:`job_key` is in
+    ``store`` from there instead of running it, and hands every result it computes to
+    ``store.keep`` (used by ``twinrl reproduce --resume``). A job without a key always runs."""
+    token = _RESUME.set(store)
+    try:
+        yield
+    finally:
+        _RESUME.reset(token)
+
+
+def job_key(fn: Callable[..., object], job: object) -> str | None:
+    """SHA-256 (hex) of a canonical text of ``fn`` (module and name) and ``job``, or None if the
+    job holds a value with no canonical text (then it cannot be matched to a kept result).
+
+    The text names every dataclass by module and name and each field by name, writes floats
+    exactly (:meth:`float.hex`), numpy arrays by dtype, shape and bytes: jobs with the same key
+    run the same function on equal inputs, on any machine and in any process."""
+    try:
+        text = _canonical(job)
+    except TypeError:
+        return None
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+    return hashlib.sha256(f"twinrl-job-1\n{name}\n{text}".encode()).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    """The canonical text of a job value (see :func:`job_key`).
+
+    Raises:
+        TypeError: a value of another type (e.g. a function or an open env).
+    """
+    if isinstance(value, np.ndarray | np.generic):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biufcSU" or array.dtype.fields is not None:
+            raise TypeError(f"no canonical text for dtype {array.dtype}")
+        digest = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+        kind = "ndarray" if isinstance(value, np.ndarray) else "scalar"
+        return f"{kind}({array.dtype.str},{list(array.shape)},{digest})"
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__module__}.{type(value).__qualname__}.{value.name}"
+    if type(value) is int:
+        return f"int({value})"
+    if type(value) is float:
+        return f"float({value.hex()})"
+    if type(value) is str:
+        return f"str({value!r})"
+    if type(value) in (tuple, list):
+        return f"{type(value).__name__}({','.join(_canonical(v) for v in value)})"
+    if type(value) is dict:
+        items = sorted(f"{_canonical(k)}:{_canonical(v)}" for k, v in value.items())
+        return f"dict({','.join(items)})"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = ",".join(
+            f"{f.name}={_canonical(getattr(value, f.name))}" for f in dataclasses.fields(value)
+        )
+        return f"{type(value).__module__}.{type(value).__qualname__}({fields})"
+    raise TypeError(f"no canonical text for {type(value).__name__}")
+
+
 def job_label(job: object) -> str:
     """A short readable name of a job: its scalar fields (and the ``label`` of nested ones) if it
     is a dataclass or a tuple starting with one, else its shortened repr."""
@@ -106,20 +193,27 @@ def run_jobs(
 
     ``workers > 1`` forks that many processes (``fn`` and the jobs' results must be picklable).
     A job whose worker dies is run again once in a fresh pool; ``label(job)`` names it in the
-    error if it cannot be finished.
+    error if it cannot be finished. Inside :func:`resume_from`, a job whose result was kept by an
+    earlier command is not run again: its kept result is yielded (and handed to :func:`on_result`)
+    as if it had just finished.
 
     Raises:
         WorkerLostError: a worker died in the fresh pool too.
     """
     sink = _ON_RESULT.get()
+    store = _RESUME.get()
+    keys = [job_key(fn, job) if store is not None else None for job in jobs]
+    kept = {i: key for i, key in enumerate(keys) if store is not None and key and key in store}
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc=desc, unit="run")
     try:
-        results = (fn(job) for job in jobs) if workers <= 1 else _in_pools(fn, jobs, workers, label)
-        for result in results:
+        for i, result, fresh in _results(fn, jobs, kept, workers, label):
+            key = keys[i]
+            if store is not None and key is not None and fresh:
+                store.keep(key, jobs[i], result)
             if sink is not None:
                 sink(result)
             if bar is not None:
@@ -128,6 +222,34 @@ def run_jobs(
     finally:
         if bar is not None:
             bar.close()
+
+
+def _results(
+    fn: Callable[[T], dict[str, Any]],
+    jobs: Sequence[T],
+    kept: dict[int, str],
+    workers: int,
+    label: Callable[[T], str],
+) -> Iterator[tuple[int, dict[str, Any], bool]]:
+    """``(job number, result, computed now)`` of every job; the result of job ``i`` in ``kept``
+    comes from the :func:`resume_from` store under key ``kept[i]``. One worker keeps the job
+    order; a pool yields the kept results first, then the others as they finish."""
+    store = _RESUME.get()
+    if workers <= 1:
+        for i, job in enumerate(jobs):
+            if i in kept and store is not None:
+                yield i, store.result(kept[i]), False
+            else:
+                yield i, fn(job), True
+        return
+    if store is not None:
+        for i in sorted(kept):
+            yield i, store.result(kept[i]), False
+    todo = [i for i in range(len(jobs)) if i not in kept]
+    if not todo:
+        return
+    for j, result in _in_pools(fn, [jobs[i] for i in todo], workers, label):
+        yield todo[j], result, True
 
 
 class _PoolBroke(Exception):
@@ -141,8 +263,8 @@ def _in_pools(
     jobs: Sequence[T],
     workers: int,
     label: Callable[[T], str],
-) -> Iterator[dict[str, Any]]:
-    """The results of every job; a pool that loses a worker is replaced once."""
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(job number, result)`` of every job; a pool that loses a worker is replaced once."""
     unfinished = list(range(len(jobs)))
     try:
         yield from _one_pool(fn, jobs, unfinished, workers)
@@ -163,7 +285,7 @@ def _in_pools(
 
 def _one_pool(
     fn: Callable[[T], dict[str, Any]], jobs: Sequence[T], unfinished: list[int], workers: int
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Run the jobs numbered ``unfinished`` (removing each as it finishes) with at most
     ``workers`` in flight, so the jobs running when a worker dies are known.
 
@@ -188,7 +310,7 @@ def _one_pool(
                 i = running.pop(future)
                 result = future.result()  # re-raises the job's own exception
                 unfinished.remove(i)
-                yield result
+                yield i, result
             if broken:
                 raise _PoolBroke(sorted(running.values()))
         clean = True

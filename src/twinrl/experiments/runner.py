@@ -3,7 +3,9 @@
 ``out`` follows the rule of :mod:`twinrl.outdir`: it is checked before any run starts, only
 twinrl's own files are ever replaced (with ``overwrite``), and every file is moved into place
 whole. As each run finishes, its result is appended to ``out/partial/<group>.jsonl`` (see
-:func:`reproduce`), so an interrupted command keeps its finished work.
+:func:`reproduce`), so an interrupted command keeps its finished work, and, exactly, to
+``out/partial/<group>.resume.jsonl`` (:mod:`twinrl.checkpoint.results`), from which ``resume``
+continues it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from twinrl import __version__
+from twinrl.checkpoint.results import KeptResults, read_results, result_line
 from twinrl.errors import ConfigError, short_repr
 from twinrl.experiments import (
     ap_figures,
@@ -30,7 +33,7 @@ from twinrl.experiments import (
     fidelity_study,
     uav_figures,
 )
-from twinrl.experiments.parallel import Interrupted, on_result
+from twinrl.experiments.parallel import Interrupted, job_label, on_result, resume_from
 from twinrl.outdir import RunDir, to_json
 from twinrl.validation import check_int
 
@@ -137,6 +140,7 @@ def reproduce(
     seeds: int | None = None,
     progress: bool = False,
     overwrite: bool = False,
+    resume: bool = False,
 ) -> Path:
     """Run the named experiments and write ``out/<name>/{summary.json,table.md,*.png}`` and
     ``out/report.md``. Returns the report path.
@@ -151,8 +155,16 @@ def reproduce(
     completion order. The file is rewritten from the start by each command; the last line of an
     interrupted command may be incomplete and should be skipped by a reader.
 
+    Each run's result is also kept exactly in ``out/partial/<group>.resume.jsonl``
+    (:mod:`twinrl.checkpoint.results`: keyed by :func:`~twinrl.experiments.parallel.job_key`,
+    checksummed, with the twinrl version, preset and seed). ``resume`` continues the previous
+    run of the same command in ``out`` (same names, preset, seed, instances and seeds; refused
+    otherwise): the runs kept there are not run again, and the outputs equal an uninterrupted
+    run's (but for the ``seconds`` it took).
+
     Raises:
-        ConfigError: an unknown name, preset or an out-of-range count.
+        ConfigError: an unknown name, preset or an out-of-range count, or both ``resume`` and
+            ``overwrite``.
         ImportError: a named experiment needs an extra that is not installed.
         OutputDirError: ``out`` cannot be used (see :meth:`twinrl.outdir.RunDir.open`).
         Interrupted: SIGINT or SIGTERM; its ``kept`` says how many finished runs were kept.
@@ -183,7 +195,23 @@ def reproduce(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{label}={short_repr(value)} is out of range; allowed: an int >= 1")
     check_int("seed", seed, 0, 2**63 - 1)
-    run_dir = RunDir.open(out, "reproduce", overwrite=overwrite)
+    if resume and overwrite:
+        raise ConfigError(
+            "--resume and --overwrite exclude each other: --resume continues the run in --out, "
+            "--overwrite replaces it; choose one"
+        )
+    command = {"names": named, "preset": preset, "seed": seed, "instances": instances,
+               "seeds": seeds}  # fmt: skip
+    run_dir = RunDir.open(out, "reproduce", overwrite=overwrite, resume=resume, command=command)
+    groups = list(dict.fromkeys(EXPERIMENTS[n].group for n in names))
+    scope = {"version": __version__, "preset": preset, "seed": seed}
+    stores = {g: _Store(run_dir, g, scope, resume=resume) for g in groups}
+    if resume:
+        every = KeptResults()
+        for store in stores.values():
+            every.lines.update(store.kept.lines)
+            every.ignored.update(store.kept.ignored)
+        print(f"twinrl reproduce: resuming {run_dir.path}: {every.describe()}", file=sys.stderr)
     finished = 0
 
     def keep(group: str) -> Callable[[dict[str, Any]], None]:
@@ -198,9 +226,9 @@ def reproduce(
 
     try:
         summaries: dict[str, tuple[dict[str, Any], float]] = {}
-        for group in dict.fromkeys(EXPERIMENTS[n].group for n in names):
+        for group in groups:
             start = time.perf_counter()
-            with on_result(keep(group)):
+            with on_result(keep(group)), resume_from(stores[group]):
                 summary = GROUPS[group].run(preset, seed=seed, workers=workers,
                                             progress=progress, instances=instances,
                                             seeds=seeds)  # fmt: skip
@@ -233,6 +261,35 @@ def reproduce(
         run_dir.abandon()
         raise
     return run_dir.path / "report.md"
+
+
+class _Store:
+    """The results kept in ``partial/<group>.resume.jsonl``: those of the previous command (with
+    ``resume``), and each result computed now, appended as it finishes."""
+
+    def __init__(self, run_dir: RunDir, group: str, scope: dict[str, Any], *, resume: bool) -> None:
+        self.run_dir = run_dir
+        self.rel = f"partial/{group}.resume.jsonl"
+        self.scope = scope
+        self.kept = KeptResults()
+        if resume and self.rel in run_dir.previous_files:  # never read a file twinrl did not list
+            self.kept = read_results(run_dir.path / self.rel, scope)
+            # carry the usable lines over at once (dropping an incomplete last line), so new
+            # lines are appended after them and a second interruption keeps them too
+            run_dir.write_text(self.rel, "".join(f"{t}\n" for t in self.kept.lines.values()))
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.kept.lines
+
+    def result(self, key: str) -> Any:
+        return self.kept.result(key)
+
+    def keep(self, key: str, job: object, result: dict[str, Any]) -> None:
+        try:
+            line = result_line(key, self.scope, job_label(job), result)
+        except TypeError:
+            return  # a result JSON cannot hold exactly is not kept: its job runs again
+        self.run_dir.append_line(self.rel, line)
 
 
 def _needs(name: str) -> str:
