@@ -81,9 +81,6 @@ STUDIES = {
                  Variant("DT-DQL k=5", "dt-dqn", k=5, m=uav_runs.TRAJECTORIES), "user_speed_std",
                  "episodes", uav_runs.ENV_ID, tuple(sorted(uav_runs.ENV.items()))),
 }  # fmt: skip
-PHYSICAL, ASSISTED = STUDIES["ap"].physical, STUDIES["ap"].assisted
-START_BELOW = AP_CASE.start_below
-"""The fidelity study's AP threshold (0.5 reward per step, about a tenth of a step's mean)."""
 
 
 @dataclass(frozen=True, kw_only=True)
