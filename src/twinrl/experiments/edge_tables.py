@@ -109,7 +109,7 @@ class Preset:
 
 QUICK_PESSIMISTIC = ("DTEQL φ=500", "DTEQL φ=200", "DTEQL φ=100", "DTEQL φ=50", "QL")
 """The quick preset runs DTAQL from the optimistic start only: its two readings from the
-pessimistic start would double the preset's time (about 5 more CPU-seconds)."""
+pessimistic start would add about 8 CPU-seconds to the preset's 20."""
 
 PRESETS = {
     "quick": Preset(ns=(6, 8), instances=2, deadline_instances=2, pessimistic=QUICK_PESSIMISTIC),
