@@ -66,7 +66,7 @@ road cells, tried with n = 2 and 5 < M actions per state, so the twin never trie
 learner). Its ``index`` observation has 51 x 3 x 2^8 = 39,168 states."""
 HARD_TRIALS = (2, 5)
 HARD_PRESETS = {
-    "quick": Preset(episodes=120, seeds=2, window=25),
+    "quick": Preset(episodes=100, seeds=2, window=20),
     "paper": Preset(episodes=2500, seeds=5, window=100),
 }
 """Sizes of the hard road. The quick one costs about 10 CPU-seconds: a preview of the direction,
@@ -406,6 +406,9 @@ def _plot_fig4(
             st = stats[lb]
             x = np.arange(1, st["curve_mean"].size + 1)
             band(ax, x, st["curve_mean"], st["curve_ci95"], lb)
+        # the level the headline speed is measured against (per seed; here their mean)
+        level = float(stats["QL"]["curve_mean"][-1])
+        ax.axhline(level, color="0.4", lw=0.8, ls="--", label="QL's final level (mean)")
         ax.set_xscale(scale)
         ax.grid(alpha=0.3)
         ax.set(xlabel=f"physical episode ({scale} axis)",
