@@ -216,10 +216,19 @@ def _row(level: float, mean: float, half: float, seeds: int = 3, key: str = "rea
             "t_c_episodes": {"mean": 100 * level}, "verdict": {key: verdict}}  # fmt: skip
 
 
-def test_break_even_is_the_first_level_without_a_significant_speed_up() -> None:
+def test_break_even_follows_the_largest_level_with_a_significant_speed_up() -> None:
     rows = [_row(0.0, -300, 20), _row(0.5, -100, 50), _row(1.0, -5, 10), _row(1.5, 0, 0)]
     even = construction_report.break_even(rows)
     assert even["fraction"] == 1.0 and even["pays_off_up_to"] == 0.5
+    assert even["not_significant_below"] == []
+    noisy = [_row(0.0, -300, 400), _row(0.25, -200, 100), _row(0.5, -5, 10)]
+    even = construction_report.break_even(noisy)  # few seeds: T_c = 0 not significant
+    assert (even["fraction"], even["pays_off_up_to"]) == (0.5, 0.25)
+    assert even["not_significant_below"] == [0.0] and "not significant at the smaller T_c = 0%" in (
+        construction_report._even_text(even)
+    )
+    never = construction_report.break_even([_row(0.0, 5, 10), _row(0.5, 0, 0)])
+    assert (never["fraction"], never["pays_off_up_to"]) == (0.0, None)
     assert construction_report.break_even(rows[:2])["verdict"] == "pays off at every level"
     assert construction_report.break_even([_row(0.0, -300, 20, seeds=2)])["fraction"] is None
     edge = [_row(0.0, -300, 20, key="convergence"), _row(0.5, 10, 50, key="convergence")]

@@ -24,7 +24,6 @@ from twinrl.experiments.fidelity_report import (
     OUTCOMES,
     TITLES,
     _by_label,
-    _fmt,
     _outcome,
     _verdict,
 )
@@ -118,19 +117,22 @@ def contrasts(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
 
 
 def break_even(table: list[dict[str, Any]], key: str = "reach") -> dict[str, Any]:
-    """The smallest construction time whose paired speed-up is no longer significant (the CI of
-    the time to converge minus the physical learner's reaches 0), and the largest one still
-    paying off; ``key`` is the speed outcome (edge scheduling: ``convergence``)."""
+    """Where the twin stops paying off: the largest construction time whose paired speed-up is
+    significant (the CI of the time to converge minus the physical learner's is below 0) and the
+    next tested one, from which it no longer is; ``key`` is the speed outcome (edge scheduling:
+    ``convergence``). Smaller T_c without a significant speed-up (few seeds) are listed."""
     mine = sorted((r for r in table if r["part"] == "construction"), key=lambda r: r["level"])
     if any(r["seeds"] < MIN_SEEDS for r in mine):
         return {"fraction": None, "pays_off_up_to": None, "verdict": "too few seeds to decide"}
-    paying = None
-    for r in mine:
-        if r["verdict"][key] != "twin better":
-            return {"fraction": r["level"], "t_c_episodes": r["t_c_episodes"]["mean"],
-                    "pays_off_up_to": paying, "verdict": "decided"}  # fmt: skip
-        paying = r["level"]
-    return {"fraction": None, "pays_off_up_to": paying, "verdict": "pays off at every level"}
+    better = [r["level"] for r in mine if r["verdict"][key] == "twin better"]
+    paying = max(better) if better else None
+    after = [r for r in mine if paying is None or r["level"] > paying]
+    if not after:
+        return {"fraction": None, "pays_off_up_to": paying, "verdict": "pays off at every level"}
+    gaps = [r["level"] for r in mine if paying is not None and r["level"] < paying
+            and r["level"] not in better]  # fmt: skip
+    return {"fraction": after[0]["level"], "t_c_episodes": after[0]["t_c_episodes"]["mean"],
+            "pays_off_up_to": paying, "not_significant_below": gaps, "verdict": "decided"}  # fmt: skip
 
 
 def write_construction(summary: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -211,10 +213,10 @@ def _case_lines(
              + "; ".join(k for k, _, _ in outcomes) + ") |",
              "|" + "---|" * (7 + len(outcomes))]  # fmt: skip
     for r in table:
-        diffs = " | ".join(_fmt(r["difference"][k]) for k, _, _ in outcomes)
+        diffs = " | ".join(_est(r["difference"][k]) for k, _, _ in outcomes)
         lines.append(
-            f"| {r['part']} | {_variant(r)} | {_fmt(r['t_c_episodes'])} | {_fmt(r['reach'])} "
-            f"| {diffs} | {_fmt(r['twin_error_reward'])} | "
+            f"| {r['part']} | {_variant(r)} | {_est(r['t_c_episodes'], False)} | "
+            f"{_est(r['reach'], False)} | {diffs} | {_est(r['twin_error_reward'], False)} | "
             f"{r['twin_evaluations']:.0f} / {r['physical_steps']:.0f} | "
             f"{'; '.join(r['verdict'].values())} |"
         )
@@ -224,7 +226,7 @@ def _case_lines(
               "| first | second | " + " | ".join(f"Δ {h}" for _, h, _ in outcomes)
               + " | verdict |", "|" + "---|" * (3 + len(outcomes))]  # fmt: skip
     for c in pairs:
-        diffs = " | ".join(_fmt(c["difference"][k]) for k, _, _ in outcomes)
+        diffs = " | ".join(_est(c["difference"][k]) for k, _, _ in outcomes)
         lines.append(f"| {c['first']} | {c['second']} | {diffs} | "
                      f"{'; '.join(c['verdict'].values())} |")  # fmt: skip
     return [*lines, ""]
@@ -233,11 +235,31 @@ def _case_lines(
 def _even_text(even: dict[str, Any], unit: str = "episodes", physical: str = "QL") -> str:
     if even["verdict"] != "decided":
         return f"Break-even construction time: {even['verdict']}."
-    up = even["pays_off_up_to"]
-    paying = "at no tested T_c" if up is None else f"up to T_c = {up:.0%} of {physical}'s time"
-    return (f"Break-even construction time: the twin pays off {paying}; from T_c = "
-            f"{even['fraction']:.0%} of {physical}'s time (~{even['t_c_episodes']:.0f} {unit}) "
-            "the paired speed-up is no longer significant.")  # fmt: skip
+    up, at = even["pays_off_up_to"], f"{even['fraction']:.0%} of {physical}'s time"
+    where = f"~{_num(even['t_c_episodes'])} {unit}"
+    if up is None:
+        return (f"Break-even construction time: the twin's speed-up is significant at no tested "
+                f"T_c (from T_c = {at}, {where}, on).")  # fmt: skip
+    gaps = even.get("not_significant_below") or []
+    note = (f" (though not significant at the smaller T_c = "
+            f"{', '.join(f'{g:.0%}' for g in gaps)})" if gaps else "")  # fmt: skip
+    return (f"Break-even construction time: the twin's paired speed-up is significant up to "
+            f"T_c = {up:.0%} of {physical}'s time{note} and no longer from T_c = {at} "
+            f"({where}) on.")  # fmt: skip
+
+
+def _num(x: float, signed: bool = False, digits: int = 3) -> str:
+    """A number for a table: from 100 on a whole number (``2,440``), else ``digits``
+    significant digits."""
+    sign = "+" if signed and x > 0 else ""
+    return sign + (f"{x:,.0f}" if abs(x) >= 100 else f"{x:.{digits}g}")
+
+
+def _est(d: dict[str, Any], signed: bool = True) -> str:
+    """``mean ± ci95`` of an estimate (``n/a`` without data)."""
+    if d["n"] == 0 or d["mean"] is None or math.isnan(d["mean"]):
+        return "n/a"
+    return f"{_num(d['mean'], signed)} ± {_num(d['ci95'], digits=2)}"
 
 
 def _plot(summary: dict[str, Any], name: str, table: list[dict[str, Any]], path: Path) -> bool:
@@ -263,11 +285,12 @@ def _plot(summary: dict[str, Any], name: str, table: list[dict[str, Any]], path:
     ax.axhline(physical.mean, color="k", lw=1.0, label=f"{design['physical']} (physical only)")
     ax.axhspan(physical.mean - physical.half_width, physical.mean + physical.half_width,
                color="k", alpha=0.1)  # fmt: skip
-    ax.set(xlabel=f"T_c: physical {unit} before the twin is usable (or of calibration data)",
-           ylabel=f"physical {unit} to converge, construction included")  # fmt: skip
+    ax.set(xlabel=f"T_c: physical {unit} before the twin is usable (calibration: its data)",
+           ylabel=f"physical {unit} to converge\n(construction included)")  # fmt: skip
+    ax.set_ylim(bottom=0.0)  # a t-interval over few seeds may reach below 0
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"{TITLES[name]}: construction delay vs benefit", fontsize=10)
+    ax.set_title(f"{TITLES[name]}\nconstruction delay vs benefit", fontsize=10)
     save(plt, fig, path)
     return True
 
