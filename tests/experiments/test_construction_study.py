@@ -22,6 +22,7 @@ from twinrl.experiments.ap_figures import AGENT, ENV_ID
 from twinrl.experiments.construction_study import CaseSize, EdgeSize, Preset
 from twinrl.experiments.episodic import EpisodicJob, Variant
 from twinrl.experiments.fidelity_study import EdgeJob
+from twinrl.experiments.parallel import on_result
 from twinrl.outdir import to_json
 from twinrl.training import train
 
@@ -235,6 +236,14 @@ def test_break_even_follows_the_largest_level_with_a_significant_speed_up() -> N
     assert construction_report.break_even(edge, "convergence")["fraction"] == 0.5
 
 
-def test_same_seed_same_summary(summary: dict) -> None:
-    again = construction_study.run_preset(TINY, seed=3)
+def test_same_seed_same_summary_and_each_distinct_run_once(summary: dict) -> None:
+    ran: list[dict] = []
+    with on_result(ran.append):
+        again = construction_study.run_preset(TINY, seed=3)
     assert to_json(again) == to_json(summary)
+    # TINY_AP's "wait (accurate)" (3 episodes) is its "T_c = 50%" (QL's time is 6): run once
+    runs = [r for case in summary["cases"].values() for r in case["runs"]]
+    assert len(ran) == len(runs) - TINY_AP.seeds
+    wait, half = (_runs(summary, "ap", lb) for lb in ("wait (accurate)", "T_c = 50% of QL's time"))
+    for a, b in zip(wait, half, strict=True):
+        assert a["ready_after"] == b["ready_after"] and a["curve"] == b["curve"]

@@ -134,7 +134,7 @@ _Size = TypeVar("_Size", bound=CaseSize)
 PRESETS = {
     "quick": Preset(
         ap=CaseSize(episodes=400, seeds=3, eval_episodes=20, fractions=(0.0, 0.25, 0.5, 0.75, 1.0),
-                    calibration_episodes=(1, 5, 20)),
+                    calibration_episodes=(1, 5)),
         edge=EdgeSize(episodes=5000, seeds=3, fractions=(0.0, 0.25, 0.5, 0.75, 1.0),
                       improve_episodes=1000, calibration_episodes=(1, 10, 100)),
         uav=CaseSize(episodes=40, seeds=2, eval_episodes=uav_runs.EVAL_EPISODES, fractions=(0.0, 0.5),
@@ -457,7 +457,7 @@ def run_preset(
     reach = {n: {r["seed"]: physical_time(r, sizes[n].episodes) for r in runs
                  if r["case"] == n and r["part"] == "physical"} for n in order}  # fmt: skip
     later = [job for n in order for job in _later(n, sizes[n], reach[n], seed_lists[n], seed)]
-    runs += run_jobs(run_job, later, **kw)  # type: ignore[arg-type]
+    runs += run_unique(later, **kw)
     cases = {n: _case_summary(n, sizes[n], reach[n], seed_lists[n], runs)
              for n in STUDIES if n in sizes}  # fmt: skip
     return {
@@ -466,6 +466,30 @@ def run_preset(
         "cases": cases,
         "skipped": skipped,
     }
+
+
+def run_unique(jobs: list[ConstructionJob], **kw: Any) -> list[dict[str, Any]]:
+    """:func:`run_job` for each job, in order, running each distinct run once: variants that
+    differ only in their label (e.g. waiting for a twin built over as many steps as a T_c
+    fraction gives) are the same deterministic run, so one result serves each label."""
+    first: dict[str, ConstructionJob] = {}
+    for cj in jobs:
+        first.setdefault(_run_key(cj), cj)
+    done = {(r["case"], r["label"], r["seed"]): r
+            for r in run_jobs(run_job, list(first.values()), **kw)}  # fmt: skip
+    out = []
+    for cj in jobs:
+        ran = first[_run_key(cj)]
+        seed = ran.job.instance if isinstance(ran.job, EdgeJob) else ran.job.seed
+        result = done[(ran.case, ran.job.variant.label, seed)]
+        out.append(result if ran is cj else
+                   {**result, "label": cj.job.variant.label, "part": cj.part, "level": cj.level})  # fmt: skip
+    return out
+
+
+def _run_key(cj: ConstructionJob) -> str:
+    unlabelled = replace(cj.job, variant=replace(cj.job.variant, label=""))
+    return repr((cj.case, unlabelled, cj.calibrate_steps, cj.window))
 
 
 def _with_seeds(size: _Size | None, seeds: int) -> _Size | None:
