@@ -230,6 +230,7 @@ def test_break_even_follows_the_largest_level_with_a_significant_speed_up() -> N
     )
     never = construction_report.break_even([_row(0.0, 5, 10), _row(0.5, 0, 0)])
     assert (never["fraction"], never["pays_off_up_to"]) == (0.0, None)
+    assert "not even T_c = 0" in construction_report._even_text(never)
     assert construction_report.break_even(rows[:2])["verdict"] == "pays off at every level"
     assert construction_report.break_even([_row(0.0, -300, 20, seeds=2)])["fraction"] is None
     edge = [_row(0.0, -300, 20, key="convergence"), _row(0.5, 10, 50, key="convergence")]

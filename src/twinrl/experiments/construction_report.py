@@ -238,8 +238,10 @@ def _even_text(even: dict[str, Any], unit: str = "episodes", physical: str = "QL
     up, at = even["pays_off_up_to"], f"{even['fraction']:.0%} of {physical}'s time"
     where = f"~{_num(even['t_c_episodes'])} {unit}"
     if up is None:
-        return (f"Break-even construction time: the twin's speed-up is significant at no tested "
-                f"T_c (from T_c = {at}, {where}, on).")  # fmt: skip
+        return (
+            "Break-even construction time: none to find; the twin's paired speed-up is "
+            "significant at no tested T_c, not even T_c = 0 (a perfect twin from the start)."
+        )
     gaps = even.get("not_significant_below") or []
     note = (f" (though not significant at the smaller T_c = "
             f"{', '.join(f'{g:.0%}' for g in gaps)})" if gaps else "")  # fmt: skip
