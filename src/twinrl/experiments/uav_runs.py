@@ -38,7 +38,7 @@ class Preset:
 
 
 PRESETS = {
-    "quick": Preset(episodes=80, seeds=2),
+    "quick": Preset(episodes=50, seeds=2),
     "paper": Preset(episodes=600, seeds=5),
 }
 
