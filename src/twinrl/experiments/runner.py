@@ -119,8 +119,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         default=False,
     ),
     "construction": Experiment(
-        "when does building a twin pay off once its construction time counts: episodes to QL's "
-        "level vs the construction delay T_c, a twin improving while built, a calibrated twin",
+        "when does building a twin pay off once its construction time counts (access points, edge "
+        "scheduling, multi-UAV): time to the physical learner's level vs the construction delay "
+        "T_c, a twin improving while built, a calibrated twin, online recalibration",
         "construction",
         construction_report.write_construction,
         default=False,
