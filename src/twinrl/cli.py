@@ -167,12 +167,14 @@ def _list() -> None:
     for env_id in ENV_IDS:
         print(f"  {env_id}")
     print("algorithms:")
+    width = max(map(len, ALGORITHMS))
     for name, text in ALGORITHMS.items():
-        print(f"  {name:8s} {text}")
+        print(f"  {name:{width}s} {text}")
     print("experiments (twinrl reproduce NAME; * only when named):")
+    width = max(map(len, EXPERIMENTS))
     for name, experiment in EXPERIMENTS.items():
         mark = " " if experiment.default else "*"
-        print(f" {mark}{name:11s} {experiment.description}")
+        print(f" {mark}{name:{width}s} {experiment.description}")
 
 
 def resolve_env(env_id: str | None, *, allow_import: bool = False) -> str | None:

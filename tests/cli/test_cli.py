@@ -192,3 +192,16 @@ def test_studies_run_only_when_named(
     assert {n for n, e in runner.EXPERIMENTS.items() if e.default} == paper
     assert main(["list"]) == 0
     assert "*fidelity" in capsys.readouterr().out
+
+
+def test_list_aligns_every_description_in_one_column(capsys: pytest.CaptureFixture[str]) -> None:
+    from twinrl.algorithms import ALGORITHMS
+    from twinrl.experiments import runner
+
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for names in (ALGORITHMS, runner.EXPERIMENTS):
+        rows = [ln for ln in lines if ln[2:].split(" ")[0] in names and ln[:2].strip() in ("", "*")]
+        assert len(rows) == len(names)
+        starts = {len(ln) - len(ln[2:].split(" ", 1)[1].lstrip()) for ln in rows}
+        assert len(starts) == 1  # the longest name (dtaql-visit, construction) included

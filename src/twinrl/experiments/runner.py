@@ -112,8 +112,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     ),
     "fidelity": Experiment(
         "is an imperfect twin worth building: twin-assisted minus physical-only learning vs model "
-        "bias, measurement noise and staleness, with and without mitigations (multi-UAV part "
-        "with the torch extra, paper preset)",
+        "bias, measurement noise and staleness, with and without mitigations (domain averaging, "
+        "a fidelity-triggered start, online recalibration), on access points, edge scheduling "
+        "and multi-UAV (torch extra)",
         "fidelity",
         fidelity_report.write_fidelity,
         default=False,
