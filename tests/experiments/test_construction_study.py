@@ -17,9 +17,15 @@ import pytest
 
 from twinrl.algorithms import build_algorithm
 from twinrl.envs.edge_scheduling import EdgeParams
-from twinrl.experiments import construction_report, construction_study, episodic, fidelity_study
+from twinrl.experiments import (
+    construction_design,
+    construction_report,
+    construction_study,
+    episodic,
+    fidelity_study,
+)
 from twinrl.experiments.ap_figures import AGENT, ENV_ID
-from twinrl.experiments.construction_study import CaseSize, EdgeSize, Preset
+from twinrl.experiments.construction_design import CaseSize, EdgeSize, Preset
 from twinrl.experiments.episodic import EpisodicJob, Variant
 from twinrl.experiments.fidelity_study import EdgeJob
 from twinrl.experiments.parallel import on_result
@@ -69,8 +75,8 @@ def test_tiny_preset_runs_end_to_end(summary: dict, tmp_path: Path) -> None:
     if not HAS_TORCH:
         assert "needs torch" in summary["skipped"]["uav"] and "Not run: the uav" in text
     for name in cases:
-        size, study = getattr(TINY, name), construction_study.STUDIES[name]
-        labels = construction_study.labels(size, study)
+        size, study = getattr(TINY, name), construction_design.STUDIES[name]
+        labels = construction_design.labels(size, study)
         result = out["cases"][name]
         assert [r["label"] for r in result["rows"]] == labels[1:]
         assert len(summary["cases"][name]["runs"]) == len(labels) * size.seeds
@@ -88,7 +94,7 @@ def test_tiny_preset_runs_end_to_end(summary: dict, tmp_path: Path) -> None:
 
 def test_access_point_part_equals_the_single_case_study(summary: dict) -> None:
     """The AP runs, rows and schedule contrasts are those of the AP-only study it extends."""
-    recalibration = construction_study.RECALIBRATION
+    recalibration = construction_design.RECALIBRATION
     runs = [r for r in summary["cases"]["ap"]["runs"] if r["label"] != recalibration]
     assert _sha(runs) == AP_REFERENCE["runs"]
     rows = construction_report.rows(summary, "ap")
@@ -101,7 +107,7 @@ def test_zero_construction_time_is_the_fidelity_studys_perfect_twin(summary: dic
     axis = fidelity_study.AP_CASE.axes[0]
     perfect = fidelity_study.twin_variant(fidelity_study.AP_CASE, axis, axis.levels[0], "none",
                                           Variant("", "dteql", n_trials=5))  # fmt: skip
-    for run in _runs(summary, "ap", construction_study.construction_label(0.0)):
+    for run in _runs(summary, "ap", construction_design.construction_label(0.0)):
         job = EpisodicJob(ENV_ID, (), perfect, run["seed"], TINY_AP.episodes,
                           tuple(sorted(AGENT.items())), TINY_AP.eval_episodes)  # fmt: skip
         theirs = fidelity_study._episodic_outcomes(episodic.run_episodic(job), TINY_AP.window)
@@ -110,7 +116,7 @@ def test_zero_construction_time_is_the_fidelity_studys_perfect_twin(summary: dic
             assert run[key] == theirs[key], key
     edge = fidelity_study.EDGE_CASE
     perfect = fidelity_study.twin_variant(edge, edge.axes[0], 0.0, "none", Variant("", "dteql"))
-    for run in _runs(summary, "edge", construction_study.construction_label(0.0)):
+    for run in _runs(summary, "edge", construction_design.construction_label(0.0)):
         job = EdgeJob(perfect, run["seed"], TINY_EDGE.n_tasks, TINY_EDGE.phi,
                       run["physical_steps"], TINY_EDGE.eval_every, 3)  # fmt: skip
         theirs = fidelity_study.run_edge_job(job)
@@ -133,7 +139,7 @@ def test_edge_twin_is_blocked_before_t_c(summary: dict) -> None:
 
 
 def test_construction_past_the_budget_is_physical_ql(summary: dict) -> None:
-    late = _runs(summary, "ap", construction_study.construction_label(1.5))
+    late = _runs(summary, "ap", construction_design.construction_label(1.5))
     for run, ql in zip(late, _runs(summary, "ap", "QL"), strict=True):
         assert run["ready_after"] > TINY_AP.episodes * summary["cases"]["ap"]["horizon"]
         assert run["twin_evaluations"] == 0
@@ -160,7 +166,7 @@ def test_construction_iterations_are_physical_ql_iterations_on_edge() -> None:
                                                                  0, 5, 3))  # fmt: skip
     runs = {}
     for name, twin in (("ql", None), ("dteql", Fidelity(ready_after=40))):
-        env = gym.make(construction_study.EDGE_ID, n_tasks=5)
+        env = gym.make(construction_design.EDGE_ID, n_tasks=5)
         agent, assists = build_algorithm(name, env, seed, n_trials=30)
         extra = {} if twin is None else {"twin": DigitalTwin(env, fidelity=twin)}
         runs[name] = train(env, agent, assists=assists, budget=80, seed=seed,
@@ -182,14 +188,14 @@ def test_calibrated_twin_is_exact_once_every_ap_delivered() -> None:
 
 def test_calibrated_edge_twin_is_exact_after_one_iteration(summary: dict) -> None:
     params = EdgeParams(n_tasks=TINY_EDGE.n_tasks)
-    for run in _runs(summary, "edge", construction_study.calibration_label(1, "iterations")):
+    for run in _runs(summary, "edge", construction_design.calibration_label(1, "iterations")):
         assert run["ready_after"] == 1 and "not_built" not in run
         assert run["model"]["rate"] == pytest.approx(params.rate, rel=1e-12)
         assert run["model"]["f_ser"] == pytest.approx(params.f_ser, rel=1e-12)
 
 
 def test_calibration_without_every_ap_builds_no_twin(summary: dict) -> None:
-    for run in _runs(summary, "ap", construction_study.calibration_label(1)):
+    for run in _runs(summary, "ap", construction_design.calibration_label(1)):
         if "not_built" in run:
             assert run["model"] is None and run["twin_evaluations"] == 0
             assert "cannot estimate" in run["not_built"]
@@ -199,11 +205,11 @@ def test_online_recalibration_recalibrates(summary: dict) -> None:
     """The recalibrating twin starts from the biased prior and re-estimates its model: on edge
     scheduling every 50 iterations (one re-estimate in the tiny runs), on access points every
     200 steps once every AP has delivered a task."""
-    runs = _runs(summary, "edge", construction_study.RECALIBRATION)
+    runs = _runs(summary, "edge", construction_design.RECALIBRATION)
     for run in runs:
         assert run["ready_after"] == 0 and run["recalibrations"] >= 1
-    study = construction_study.STUDIES["ap"]
-    variant = construction_study.recalibration_variant(TINY_AP, study)[2]
+    study = construction_design.STUDIES["ap"]
+    variant = construction_design.recalibration_variant(TINY_AP, study)[2]
     assert dict(variant.fidelity) == {"bias": {"ap_rates": TINY_AP.bias}}
     job = EpisodicJob(ENV_ID, (), variant, 5, 12, tuple(sorted(AGENT.items())), 1)
     run = construction_study.run_job(construction_study.ConstructionJob(job, "recalibration", 0))

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from twinrl.experiments import metrics
-from twinrl.experiments.construction_study import RECALIBRATION, construction_label
+from twinrl.experiments.construction_design import RECALIBRATION, construction_label
 from twinrl.experiments.fidelity_report import (
     MIN_SEEDS,
     OUTCOMES,
