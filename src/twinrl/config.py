@@ -66,7 +66,7 @@ class TrainConfig:
     env: str = "twinrl/EdgeScheduling-v0"
     """Registered environment id."""
     algo: str = "dteql"
-    """Named algorithm (``twinrl list``): ql, dteql, dtaql, dqn, dt-dqn, nstep-dqn."""
+    """Named algorithm (``twinrl list``): ql, dteql, dtaql, dtaql-visit, dqn, dt-dqn, nstep-dqn."""
     budget: int = 25_600
     """Physical iterations, an integer in [1, 1e9]."""
     seed: int = 0
