@@ -6,7 +6,7 @@ or the value, no traceback, and nothing written under ``--out``. A guard on ``Ru
 an accepted value fail fast instead of starting a run.
 
 Constructors: a bad value for each argument of ``ActionTrials``, ``TwinAgents``,
-``PredictiveTargets``, ``SafeExploration``, ``Storage``, ``DigitalTwin`` and ``twinrl.train``
+``PredictiveTargets``, ``SafeExploration``, ``Storage``, ``DigitalTwin``, ``Recalibration`` and ``twinrl.train``
 raises ValueError or TypeError naming the argument. Values it once found accepted are regression cases at the end."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from twinrl.assists import ActionTrials, PredictiveTargets, SafeExploration, Twi
 from twinrl.experiments.runner import EXPERIMENTS, PRESET_NAMES
 from twinrl.outdir import RunDir
 from twinrl.storage import Storage
-from twinrl.twin import BACKENDS, DigitalTwin
+from twinrl.twin import BACKENDS, DigitalTwin, Recalibration
 
 FAST = settings(
     max_examples=40,
@@ -292,6 +292,13 @@ CTORS: dict[str, CtorCase] = {
     "ActionTrials.n_actions": ("n_actions", lambda v: ActionTrials(2, v), POSITIVE_INT),
     "TwinAgents.n_agents": ("n_agents", lambda v: TwinAgents(v, 8), POSITIVE_INT),
     "TwinAgents.sync_every": ("sync_every", lambda v: TwinAgents(2, v), POSITIVE_INT),
+    "TwinAgents.average": (
+        "average",
+        lambda v: TwinAgents(2, 8, average=v),
+        _choice({"mean", "visit"}),
+    ),
+    "Recalibration.every": ("every", lambda v: Recalibration(every=v), POSITIVE_INT),
+    "Recalibration.members": ("members", lambda v: Recalibration(members=v), POSITIVE_INT),
     "PredictiveTargets.k": ("k", lambda v: PredictiveTargets(v, 1, gamma=0.9), POSITIVE_INT),
     "PredictiveTargets.m": ("m", lambda v: PredictiveTargets(2, v, gamma=0.9), POSITIVE_INT),
     "PredictiveTargets.gamma": ("gamma", lambda v: PredictiveTargets(2, 1, gamma=v), GAMMA),
