@@ -162,7 +162,7 @@ def test_construction_iterations_are_physical_ql_iterations_on_edge() -> None:
     """The same for DTEQL on an edge instance: QL's first T_c rewards, then the twin helps."""
     from twinrl.twin import DigitalTwin, Fidelity
 
-    tasks, _, _, seed = construction_study.edge_instance(EdgeJob(Variant("", "ql"), 1, 5, 30,
+    tasks, _, _, seed = fidelity_study.edge_instance(EdgeJob(Variant("", "ql"), 1, 5, 30,
                                                                  0, 5, 3))  # fmt: skip
     runs = {}
     for name, twin in (("ql", None), ("dteql", Fidelity(ready_after=40))):

@@ -34,8 +34,6 @@ import gymnasium as gym
 import numpy as np
 
 from twinrl.algorithms import Streams, build_algorithm
-from twinrl.baselines import edge_scheduling as baselines
-from twinrl.envs.edge_scheduling import EdgeParams, sample_tasks
 from twinrl.errors import ConfigError
 from twinrl.experiments import ap_figures, episodic, metrics, uav_runs
 from twinrl.experiments.construction_design import (
@@ -58,6 +56,8 @@ from twinrl.experiments.episodic import EpisodicJob, Variant
 from twinrl.experiments.fidelity_study import (
     EdgeJob,
     _episodic_outcomes,
+    edge_instance,
+    run_edge_job,
 )
 from twinrl.experiments.parallel import run_jobs
 from twinrl.training import train
@@ -153,44 +153,6 @@ def run_job(cj: ConstructionJob) -> dict[str, Any]:
         **extra,
         "case": cj.case,
     }
-
-
-def edge_instance(job: EdgeJob) -> tuple[Any, float, float, int]:
-    """Instance ``job.instance``'s tasks, exact optimum and worst cost, and the run seed: those of
-    :func:`~twinrl.experiments.fidelity_study.run_edge_job` (tested)."""
-    params = EdgeParams(n_tasks=job.n)
-    rng = np.random.default_rng(np.random.SeedSequence([job.seed, job.n, job.instance]))
-    tasks = sample_tasks(params, rng)
-    best = baselines.exact_optimum(params, tasks).cost
-    worst = baselines.worst_order(params, tasks).cost
-    run_seed = int(np.random.SeedSequence([job.seed, job.n, job.instance, 0]).generate_state(1)[0])
-    return tasks, best, worst, run_seed
-
-
-def run_edge_job(job: EdgeJob) -> dict[str, Any]:
-    """The fidelity study's edge run (convergence and final normalized reward against the exact
-    optimum of the physical parameters), with the twin's recalibrations."""
-    tasks, best, worst, run_seed = edge_instance(job)
-    v = job.variant
-    env = gym.make(EDGE_ID, n_tasks=job.n)
-    agent, assists = build_algorithm(v.algorithm, env, run_seed, n_trials=job.phi)
-    settings = episodic.twin_settings(v, env, uses_twin=bool(assists))
-    run = train(env, agent, assists=assists, budget=job.budget, seed=run_seed,
-                reset_options={"tasks": tasks}, eval_every=job.eval_every, **settings)  # fmt: skip
-    greedy = run.history["greedy_return"]
-    out = {
-        "label": v.label,
-        "seed": job.instance,
-        "convergence": metrics.convergence_time(greedy, -best),
-        "normalized_reward": metrics.normalized_reward(-float(greedy[-1]), best, worst),
-        "physical_steps": run.iterations,
-        "twin_evaluations": run.twin_evaluations,
-        "twin_error": dict(run.twin_error),
-        "twin_started": run.twin_started,
-    }
-    if v.recalibrate:
-        out["recalibrations"] = settings["twin"].recalibrations
-    return out
 
 
 # --- the jobs --------------------------------------------------------------------------------------

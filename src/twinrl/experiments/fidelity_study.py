@@ -263,27 +263,31 @@ class EdgeJob:
     seed: int
 
 
-def run_edge_job(job: EdgeJob) -> dict[str, Any]:
-    """One edge run on instance ``job.instance``; its convergence and final normalized reward
-    against the exact optimum of the PHYSICAL parameters."""
+def edge_instance(job: EdgeJob) -> tuple[Any, float, float, int]:
+    """Instance ``job.instance``'s tasks, the exact optimum and the worst cost of its PHYSICAL
+    parameters, and the run seed."""
     params = EdgeParams(n_tasks=job.n)
     rng = np.random.default_rng(np.random.SeedSequence([job.seed, job.n, job.instance]))
     tasks = sample_tasks(params, rng)
-    best, worst = (
-        baselines.exact_optimum(params, tasks).cost,
-        baselines.worst_order(params, tasks).cost,
-    )
+    best = baselines.exact_optimum(params, tasks).cost
+    worst = baselines.worst_order(params, tasks).cost
     run_seed = int(np.random.SeedSequence([job.seed, job.n, job.instance, 0]).generate_state(1)[0])
+    return tasks, best, worst, run_seed
+
+
+def run_edge_job(job: EdgeJob) -> dict[str, Any]:
+    """One edge run on instance ``job.instance``; its convergence and final normalized reward
+    against the exact optimum of the PHYSICAL parameters (and, with ``recalibrate``, the twin's
+    recalibrations)."""
+    tasks, best, worst, run_seed = edge_instance(job)
     v = job.variant
     env = gym.make("twinrl/EdgeScheduling-v0", n_tasks=job.n)
     agent, assists = build_algorithm(v.algorithm, env, run_seed, n_trials=job.phi)
-    run = train(
-        env, agent, assists=assists, budget=job.budget, seed=run_seed,
-        reset_options={"tasks": tasks}, eval_every=job.eval_every,
-        **episodic.twin_settings(v, env, uses_twin=bool(assists)),
-    )  # fmt: skip
+    settings = episodic.twin_settings(v, env, uses_twin=bool(assists))
+    run = train(env, agent, assists=assists, budget=job.budget, seed=run_seed,
+                reset_options={"tasks": tasks}, eval_every=job.eval_every, **settings)  # fmt: skip
     greedy = run.history["greedy_return"]
-    return {
+    out = {
         "label": v.label,
         "seed": job.instance,
         "convergence": metrics.convergence_time(greedy, -best),
@@ -293,6 +297,9 @@ def run_edge_job(job: EdgeJob) -> dict[str, Any]:
         "twin_error": dict(run.twin_error),
         "twin_started": run.twin_started,
     }
+    if v.recalibrate:
+        out["recalibrations"] = settings["twin"].recalibrations
+    return out
 
 
 def run_edge(p: Preset, *, seed: int, workers: int, progress: bool) -> dict[str, Any]:
