@@ -239,10 +239,9 @@ def _train_setup(args: argparse.Namespace) -> tuple[TrainConfig, RunDir]:
                 f"--out {short_repr(args.out)}"
             )
         out = args.resume
-        given = args.config or args.overrides or any(v is not None for v in options.values())
-        recorded = None if given or args.overwrite else recorded_command(out, "train")
-        if recorded is not None:
-            cfg = build_config(None, [], **recorded)
+        recorded = None if args.overwrite else recorded_command(out, "train")
+        if recorded is not None:  # options given must equal the recorded ones
+            cfg = build_config(args.config, args.overrides, base=recorded, **options)
             return cfg, RunDir.open(out, "train", resume=True, command=cfg.to_dict())
     cfg = build_config(args.config, args.overrides, **options)
     run_dir = RunDir.open(out, "train", overwrite=args.overwrite,

@@ -347,9 +347,13 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     target[leaf] = value
 
 
-def build_config(file: str | None, overrides: list[str], **cli: Any) -> TrainConfig:
-    """Defaults, then the file, then explicit CLI options, then ``--set`` overrides."""
-    data: dict[str, Any] = load_file(file) if file else {}
+def build_config(
+    file: str | None, overrides: list[str], *, base: dict[str, Any] | None = None, **cli: Any
+) -> TrainConfig:
+    """Defaults, then ``base`` (e.g. the config a resumed run recorded), then the file, then
+    explicit CLI options, then ``--set`` overrides."""
+    data: dict[str, Any] = dict(base or {})
+    data.update(load_file(file) if file else {})
     data.update({k: v for k, v in cli.items() if v is not None})
     for item in overrides:
         apply_override(data, item)

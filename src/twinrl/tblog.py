@@ -7,8 +7,8 @@ each listed in the run marker before it is created. The step of every scalar is 
 iteration. Scalars (tags):
 
 * ``physical/episode_return`` at the end of every episode;
-* ``eval/greedy_return`` after every greedy evaluation (rolled out in the twin from the episode's
-  start, as ``metrics.csv``'s ``greedy_return``);
+* ``eval/greedy_return`` after every greedy evaluation that changed the value (rolled out in the
+  twin from the episode's start, as ``metrics.csv``'s ``greedy_return``);
 * every ``stride``-th iteration (at most about 1,000 points per curve): ``physical/reward``,
   ``agent/epsilon``, ``twin/evaluations`` and ``twin/calls`` (the twin's work so far),
   ``fidelity/<metric>`` (the twin's one-step errors, when measured) and ``learn/<key>`` (what the
@@ -24,9 +24,10 @@ killed session wrote after its last checkpoint are dropped when TensorBoard read
 from __future__ import annotations
 
 import importlib.util
+import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -50,6 +51,12 @@ def available() -> bool:
 def event_file(session: int) -> str:
     """The event file of ``session``, relative to the run directory."""
     return f"{SUBDIR}/events.out.tfevents.{session:04d}.twinrl"
+
+
+def _session(name: str) -> int | None:
+    """The session of an :func:`event_file` name (None for another file)."""
+    match = re.fullmatch(rf"{SUBDIR}/events\.out\.tfevents\.(\d{{4}})\.twinrl", name)
+    return int(match.group(1)) if match else None
 
 
 class TensorBoardLog:
@@ -82,7 +89,6 @@ class TensorBoardLog:
         self.twin, self.flush_every = twin, flush_every
         self._writer: Any = None
         self._episodes = 0
-        self._greedy = np.nan
 
     def _open(self) -> None:
         """Claim and start this session's event file (at the first logged iteration, so a run
@@ -92,8 +98,12 @@ class TensorBoardLog:
         from tensorboardX.record_writer import RecordWriter
 
         self._event, self._summary = Event, Summary
-        earlier = [f for f in self.run_dir.previous_files if f.startswith(SUBDIR + "/")]
-        session = len(earlier) if self.first > 1 else 0
+        session = 0
+        if self.first > 1:  # a resumed run: keep the earlier sessions' files, start the next
+            earlier = [f for f in self.run_dir.previous_files if _session(f) is not None]
+            for name in earlier:
+                self.run_dir.claim(name)
+            session = max((cast(int, _session(f)) + 1 for f in earlier), default=0)
         path: Path = self.run_dir.claim(event_file(session))
         self._writer = RecordWriter(str(path))
         self._write(Event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -105,13 +115,17 @@ class TensorBoardLog:
         """Log iteration ``i`` of ``run`` (a ``train`` callback)."""
         if self._writer is None:
             self._open()
+            ended_now = run.episodes and sum(run.episode_lengths) == i
+            self._episodes = run.episodes - 1 if ended_now else run.episodes
         scalars: dict[str, float] = {}
         for episode in range(self._episodes, run.episodes):
             scalars["physical/episode_return"] = run.episode_returns[episode]
         self._episodes = run.episodes
         greedy = run.history.get("greedy_return")
-        if greedy is not None and not np.isnan(greedy[i - 1]) and greedy[i - 1] != self._greedy:
-            self._greedy = scalars["eval/greedy_return"] = float(greedy[i - 1])
+        if greedy is not None and np.isfinite(greedy[i - 1]):
+            before = greedy[i - 2] if i > 1 else np.nan
+            if greedy[i - 1] != before:  # a new evaluation (NaN before: the first)
+                scalars["eval/greedy_return"] = float(greedy[i - 1])
         if i % self.stride == 0 or i == 1:
             scalars["physical/reward"] = float(run.history["reward"][i - 1])
             scalars["agent/epsilon"] = float(run.history["epsilon"][i - 1])
