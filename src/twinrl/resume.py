@@ -190,7 +190,7 @@ def snapshot_from(template: Any, arrays: Mapping[str, NDArray[Any]], owner: str)
     same env: the same fields, shapes and dtype kinds)."""
     own = snapshot_arrays(template)
     expected = {key: (v.shape, state_kind(v.dtype)) for key, v in own.items()}
-    state = check_state_dict(arrays, expected, owner=owner)
+    state = check_state_dict(arrays, expected, owner=owner, allow_nonfinite=own)  # NaN-coded
     values: dict[str, Any] = {
         name: np.array(state[name], dtype=own[name].dtype) for name in own if name != "rng"
     }
@@ -243,7 +243,8 @@ def save_run(checkpoint: Checkpointing, cursor: Cursor, run: RunParts) -> None:
     if manifest is None:
         budget = {"budget": len(next(iter(run.log.history.values())))}
         manifest = manifest_for("train", budget, run.env.observation_space, run.env.action_space)
-    nonfinite = [k for k in arrays if k.startswith(("loop.history.", "loop.last_greedy"))]
+    nan_coded = ("env.", "loop.start.", "loop.obs", "loop.history.", "loop.last_greedy")
+    nonfinite = [k for k in arrays if k.startswith(nan_coded)]  # e.g. a NaN latency, no value
     nonfinite += [f"agent.{k}" for k in getattr(run.agent, "NONFINITE", ())]
     nonfinite += [k for k in arrays if k.startswith("storage.buffer.discount")]
     save_checkpoint(
