@@ -28,10 +28,11 @@ CASES: dict[str, tuple[str, dict[str, Any], int, int]] = {
     "ql": ("twinrl/EdgeScheduling-v0", SEQUENTIAL, 60, 7),
     "dteql": ("twinrl/EdgeScheduling-v0", SEQUENTIAL, 60, 7),
     "dtaql": ("twinrl/EdgeScheduling-v0", {"n_tasks": 4}, 60, 9),
+    "dteql@ap": ("twinrl/APSelection-v0", {}, 60, 7),
     "dt-dqn": ("twinrl/MultiUAV-v0", {}, 90, 25),
     "nstep-dqn": ("twinrl/MultiUAV-v0", {}, 90, 25),
 }
-"""algorithm: (env, env kwargs, budget, checkpoint interval)."""
+"""algorithm[@case]: (env, env kwargs, budget, checkpoint interval)."""
 DQN_SMALL = {"hidden": (16,), "buffer_capacity": 300, "learning_starts": 20, "batch_size": 8}
 
 
@@ -39,7 +40,8 @@ def _build(algo: str) -> tuple[gym.Env[Any, Any], Any, list[Any], DigitalTwin]:
     env_id, kwargs, _, _ = CASES[algo]
     env = gym.make(env_id, **kwargs)
     config = DQN_SMALL if "dqn" in algo else None
-    agent, assists = build_algorithm(algo, env, 3, agent_config=config, n_trials=5, n_agents=4,
+    name = algo.split("@")[0]
+    agent, assists = build_algorithm(name, env, 3, agent_config=config, n_trials=5, n_agents=4,
                                      sync_every=7, k=2, m=2)  # fmt: skip
     return env, agent, assists, DigitalTwin(env)
 
