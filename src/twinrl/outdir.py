@@ -410,7 +410,7 @@ def _resumable_files(path: Path, kind: str, shown: str, command: dict[str, Any] 
             what = f"was started by another command ({'; '.join(diffs)})"
         raise OutputDirError(
             f"--out {shown} holds a twinrl {kind} run that {what}; resume it with the same "
-            "experiments and options, or pass --overwrite instead of --resume to replace it"
+            "command and options, or pass --overwrite instead of --resume to replace it"
         )
     return old
 
