@@ -143,6 +143,12 @@ def train(
     track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
     if measure_fidelity is not None:
         check_bool("measure_fidelity", measure_fidelity)
+    if checkpoint is not None and not isinstance(checkpoint, Checkpointing):
+        raise ConfigTypeError(f"checkpoint must be a Checkpointing, got {short_repr(checkpoint)}")
+    if resume_from is not None and not isinstance(resume_from, Mapping):
+        raise ConfigTypeError(
+            f"resume_from must be the arrays of load_resume(path), got {short_repr(resume_from)}"
+        )
     if start_below is not None and measure_fidelity is False:
         raise ConfigError("start_below needs the fidelity metric; drop measure_fidelity=False")
     if measure_fidelity and not assists:

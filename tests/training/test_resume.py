@@ -18,7 +18,7 @@ from twinrl.agents import QLearning
 from twinrl.algorithms import build_algorithm
 from twinrl.assists import ActionTrials, PredictiveTargets, SafeExploration, TwinAgents
 from twinrl.checkpoint import load_checkpoint, manifest_for, save_checkpoint
-from twinrl.errors import CheckpointError, ConfigError
+from twinrl.errors import CheckpointError, ConfigError, ConfigTypeError
 from twinrl.resume import Checkpointing, env_state_dict, load_env_state, load_resume
 from twinrl.training import train
 from twinrl.twin import DigitalTwin, Fidelity
@@ -160,6 +160,10 @@ def test_what_cannot_be_checkpointed_is_refused_before_any_work(tmp_path: Path) 
     assert not (tmp_path / "r.npz").exists()
     with pytest.raises(ConfigError, match="checkpoint every"):
         Checkpointing(tmp_path / "r.npz", 0)
+    with pytest.raises(ConfigTypeError, match="checkpoint must be a Checkpointing"):
+        train(env, agent, budget=5, checkpoint=tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(ConfigTypeError, match="resume_from must be the arrays"):
+        train(env, agent, budget=5, resume_from=[1])  # type: ignore[arg-type]
 
 
 def _torch() -> bool:
