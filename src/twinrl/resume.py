@@ -24,10 +24,11 @@ run's, bit for bit. Only what measures the machine (``Run.wall_time``) differs.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -41,8 +42,30 @@ from twinrl.validation import check_int
 
 if TYPE_CHECKING:
     from twinrl.storage.replay import Storage
-    from twinrl.training import _Log, _StartGate
     from twinrl.twin.digital_twin import DigitalTwin
+
+
+class _Log(Protocol):
+    """What :mod:`twinrl.resume` reads and restores of the training loop's bookkeeping
+    (``twinrl.training._Log``; a protocol, since the loop imports this module)."""
+
+    run: Any
+    history: dict[str, NDArray[np.float64]]
+    episode_return: float
+    episode_first: int
+    last_greedy: float
+
+    def elapsed(self) -> float: ...
+
+    def resume_clock(self, elapsed: float) -> None: ...
+
+
+class _StartGate(Protocol):
+    """The loop's start gate (``twinrl.training._StartGate``)."""
+
+    open: bool
+    errors: deque[float]
+
 
 CONTENT = "train-resume"
 """The manifest's ``content`` of a resume checkpoint (a final ``checkpoint.npz`` is refused)."""
