@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -22,6 +22,14 @@ from twinrl.agents.base import Agent, Transitions
 from twinrl.assists.base import Assist, StepContext, Vetting
 from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.resources import check_memory, history_bytes
+from twinrl.resume import (
+    Checkpointing,
+    Cursor,
+    RunParts,
+    check_resumable,
+    restore_run,
+    save_run,
+)
 from twinrl.storage.replay import Storage
 from twinrl.twin.digital_twin import DigitalTwin
 from twinrl.twin.rollout import greedy_policy, rollout
@@ -61,6 +69,9 @@ class Run:
     storage: Storage | None = None
     """The run's storage space: the ``storage`` given to :func:`train`, else the agent's own
     replay storage (DQN), else None."""
+    last_learn: dict[str, float] = field(default_factory=dict)
+    """What the agent's ``learn`` returned for the last physical transition (e.g. its TD error
+    or loss), for a ``callback`` that logs it."""
 
 
 def train(
@@ -82,6 +93,8 @@ def train(
     storage: Storage | None = None,
     measure_fidelity: bool | None = None,
     start_below: float | None = None,
+    checkpoint: Checkpointing | None = None,
+    resume_from: Mapping[str, NDArray[Any]] | None = None,
 ) -> Run:
     """Train ``agent`` for ``budget`` physical iterations with the given assists.
 
@@ -118,10 +131,24 @@ def train(
             until the twin's mean one-step reward error over the last :data:`START_WINDOW`
             physical steps is at most this (the twin is mirrored and measured meanwhile);
             :attr:`Run.twin_started` records the iteration. None: as soon as it is built.
+        checkpoint: write a resume checkpoint after every ``checkpoint.every``-th iteration
+            (:class:`~twinrl.resume.Checkpointing`; every piece of state, see
+            :mod:`twinrl.resume`). Refused up front (``ConfigError``) for an env without a
+            ``get_state()`` dataclass, an assist without ``state_dict()``, or an imperfect twin.
+        resume_from: the arrays of such a checkpoint (:func:`~twinrl.resume.load_resume`): the
+            run continues after the checkpoint's iteration, built with the same arguments as the
+            run that wrote it, and ends exactly as that run would have (``history``, episodes,
+            twin work), bit for bit; only :attr:`Run.wall_time` differs.
     """
     track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
     if measure_fidelity is not None:
         check_bool("measure_fidelity", measure_fidelity)
+    if checkpoint is not None and not isinstance(checkpoint, Checkpointing):
+        raise ConfigTypeError(f"checkpoint must be a Checkpointing, got {short_repr(checkpoint)}")
+    if resume_from is not None and not isinstance(resume_from, Mapping):
+        raise ConfigTypeError(
+            f"resume_from must be the arrays of load_resume(path), got {short_repr(resume_from)}"
+        )
     if start_below is not None and measure_fidelity is False:
         raise ConfigError("start_below needs the fidelity metric; drop measure_fidelity=False")
     if measure_fidelity and not assists:
@@ -151,7 +178,15 @@ def train(
     obs, info = env.reset(seed=seed, options=reset_options)
     start = _episode_start(obs, info, judge if evaluate else None, env)
     fresh, last_action = True, None
-    for i in _progress(range(1, budget + 1), progress):
+    parts = RunParts(env, agent, assists, digital, storage, log, gate)
+    if checkpoint is not None:
+        check_resumable(parts)  # before any work: refuse what cannot be saved
+    first = 1
+    if resume_from is not None:
+        at = restore_run(resume_from, parts)
+        obs, info, start, fresh, last_action = at.obs, at.info, at.start, at.fresh, at.last_action
+        first = at.iteration + 1
+    for i in _progress(range(first, budget + 1), progress):
         # 1. the physical agent proposes; the identical domain mirrors s_t (once the twin is
         #    built); a vetting assist (SafeExploration) may replace a risky action
         if hasattr(agent, "begin_iteration"):
@@ -166,8 +201,9 @@ def train(
             ctx = replace(ctx, action=vetting.vet(ctx, agent))
         # 2. act in the physical space and learn from it; 3. the assists use the digital space
         next_obs, reward, terminated, truncated, next_info = env.step(ctx.action)
-        route(Transitions.single(obs, ctx.action, float(reward), next_obs, terminated,
-                                 next_info.get("action_mask")))  # fmt: skip
+        learned = route(Transitions.single(obs, ctx.action, float(reward), next_obs, terminated,
+                                           next_info.get("action_mask")))  # fmt: skip
+        log.run.last_learn = learned if isinstance(learned, dict) else {}
         ctx = replace(ctx, info=next_info)
         for assist in assists if helps else ():
             assist.after_step(ctx, agent)
@@ -193,6 +229,8 @@ def train(
             start = log.evaluate(i, judge, agent, start, env, eval_steps)
         if callback is not None:
             callback(i, log.run)
+        if checkpoint is not None and i % checkpoint.every == 0 and i < budget:
+            save_run(checkpoint, Cursor(i, obs, info, start, fresh, last_action), parts)
         if max_episodes is not None and log.run.episodes >= max_episodes:
             break
     return log.finish(digital)
@@ -297,6 +335,14 @@ class _Log:
         self.last_greedy = np.nan
         self.start_time = time.perf_counter()
 
+    def elapsed(self) -> float:
+        """Seconds of training so far (over every session of a resumed run)."""
+        return time.perf_counter() - self.start_time
+
+    def resume_clock(self, elapsed: float) -> None:
+        """Count ``elapsed`` seconds of earlier sessions in :meth:`elapsed`."""
+        self.start_time = time.perf_counter() - elapsed
+
     def step(self, i: int, reward: float, agent: Agent, info: dict[str, Any]) -> None:
         self.episode_return += reward
         self.history["reward"][i - 1] = reward
@@ -361,7 +407,7 @@ class _Log:
         for key in self.history:
             self.history[key] = self.history[key][: self.run.iterations]
         self.run.twin_evaluations = twin.evaluations if twin is not None else 0
-        self.run.wall_time = time.perf_counter() - self.start_time
+        self.run.wall_time = self.elapsed()
         for key, values in self.history.items():
             measured = values[np.isfinite(values)]
             if key.startswith("twin_") and key.endswith("_error") and measured.size:
@@ -403,4 +449,5 @@ def _progress(iterable: range, enabled: bool) -> Any:
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc="physical iterations", unit="it", mininterval=0.5)
+    return tqdm(iterable, desc="physical iterations", unit="it", mininterval=0.5,
+                initial=iterable.start - 1, total=iterable.stop - 1)  # fmt: skip

@@ -98,6 +98,8 @@ BAD_VALUES: dict[tuple[str, str], st.SearchStrategy[str]] = {
         ),
     ),
     ("train", "out"): st.sampled_from(["", "FILE", "FILE/sub", "FOREIGN"]),
+    ("train", "checkpoint_every"): st.one_of(NOT_INT, NON_POSITIVE, HUGE),
+    ("train", "resume"): st.sampled_from(["", "FILE", "FILE/sub", "FOREIGN", "MISSING"]),
     ("reproduce", "names"): JUNK,
     ("reproduce", "preset"): JUNK,
     ("reproduce", "seed"): NOT_INT,  # reproduce does not range-check the seed
@@ -129,8 +131,8 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail fast (exit 1, internal error) if the output directory is ever accepted."""
     real = RunDir.open.__func__  # type: ignore[attr-defined]
 
-    def open_(cls: type[RunDir], out: Any, kind: str, *, overwrite: bool = False) -> RunDir:
-        run_dir = real(cls, out, kind, overwrite=overwrite)
+    def open_(cls: type[RunDir], out: Any, kind: str, **options: Any) -> RunDir:
+        run_dir = real(cls, out, kind, **options)
         run_dir.abandon()
         raise AssertionError(f"--out {out!r} accepted: the bad value did not fail validation")
 
@@ -160,8 +162,11 @@ def _check_cli(option: tuple[str, str, str], value: str, tmp_path: Path) -> None
     root.mkdir()
     out = root / "out"
     argv = [*BASE[command], "--out", str(out)]
-    if dest == "out":
+    if dest in ("out", "resume"):
         value = _out_value(value, root)
+    if dest == "resume":  # --resume DIR names the output directory itself
+        argv = [*BASE[command]]
+        value = str(root / value) if value == "MISSING" else value
     before = _snapshot(root)
     if flag:
         argv += [f"{flag}={value}"]  # the = form also passes values starting with "-"

@@ -29,12 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import PHYSICAL, Transitions
-from twinrl.agents.dqn_checkpoint import (
-    COUNTERS,
-    checked_rng_state,
-    pending_arrays,
-    pending_rows,
-)
+from twinrl.agents.dqn_checkpoint import COUNTERS, pending_arrays, pending_rows
 from twinrl.agents.dqn_config import DQNConfig, check_dqn_memory
 from twinrl.agents.nstep import NStepBuffer, rows_to_transitions
 from twinrl.agents.qnetwork import TORCH_MISSING, action_branches, build_network, import_torch
@@ -45,6 +40,7 @@ from twinrl.checkpoint import (
     save_checkpoint,
     state_kind,
 )
+from twinrl.checkpoint.rng import checked_rng_state
 from twinrl.contract import pcg64_from_array, pcg64_to_array
 from twinrl.errors import ConfigTypeError
 from twinrl.storage.replay import TWIN, Storage
@@ -72,6 +68,9 @@ class DQN:
         config: hyper-parameters.
         rng: seed (int or SeedSequence), a numpy Generator to draw a seed from, or None.
     """
+
+    NONFINITE = ("replay.buffer.discount",)
+    """Entries of :meth:`full_state_dict` that may hold NaN (a checkpoint's ``allow_nonfinite``)."""
 
     def __init__(
         self,
@@ -324,7 +323,7 @@ class DQN:
         if validate:
             expected = {key: (v.shape, state_kind(v.dtype)) for key, v in self.state_dict().items()}
             state = check_state_dict(state, expected, owner="DQN", counters=COUNTERS)
-            rng_state = checked_rng_state(state["rng"])
+            rng_state = checked_rng_state(state["rng"], "DQN")
         else:
             rng_state = pcg64_from_array(np.asarray(state["rng"]))
         with torch.no_grad():
@@ -353,32 +352,23 @@ class DQN:
         observation = gym.spaces.Box(-np.inf, np.inf, shape=(self.obs_size,), dtype=np.float32)
         return manifest_for("dqn", asdict(self.config), observation, self.action_space)
 
-    def save(self, path: str | Path) -> None:
-        """Write :meth:`state_dict`, the replay storage (``replay.*``) and the pending n-step rows
-        (``pending.*``) as a checkpoint (:func:`twinrl.checkpoint.save_checkpoint`: atomic,
-        checksummed, with :meth:`manifest`), so :meth:`load` resumes training exactly. The file is
-        written at ``path`` as given.
-
-        Raises:
-            CheckpointError: a weight holds NaN/inf (training diverged), or the file cannot be
-                written.
-        """
+    def full_state_dict(self) -> dict[str, NDArray[Any]]:
+        """Everything training needs to go on exactly: :meth:`state_dict`, the replay storage
+        (``replay.*``) and the pending n-step rows (``pending.*``). Its float entries are finite
+        except :data:`NONFINITE` (NaN there means "the learner's gamma", see Storage)."""
         arrays = dict(self.state_dict())
         arrays.update({f"replay.{k}": v for k, v in self.storage.state_dict().items()})
         arrays.update(pending_arrays(list(self.nstep.pending) if self.nstep is not None else []))
-        # NaN in the discount column means "the learner's gamma" (see Storage).
-        manifest = {**self.manifest(), "allow_nonfinite": ["replay.buffer.discount"]}
-        save_checkpoint(path, arrays, manifest)
+        return arrays
 
-    def load(self, path: str | Path) -> None:
-        """Restore a :meth:`save` file (:func:`twinrl.checkpoint.load_checkpoint`, no pickle).
+    def load_full_state_dict(self, arrays: Mapping[str, NDArray[Any]]) -> None:
+        """Restore :meth:`full_state_dict` output, everything checked before the agent changes.
 
         Raises:
-            CheckpointError: the file is missing, damaged or not finite, was written by another
-                run (its manifest differs from :meth:`manifest`: another config or spaces), or
-                holds a state this agent cannot take; the agent is unchanged then.
+            CheckpointError: a state this agent cannot take (see :meth:`load_state_dict`,
+                :meth:`Storage.load_state_dict` and the pending rows' sizes); the agent is
+                unchanged then.
         """
-        arrays, _ = load_checkpoint(path, expect=self.manifest())
         state = {k: v for k, v in arrays.items() if not k.startswith(("replay.", "pending."))}
         replay = {k[len("replay.") :]: v for k, v in arrays.items() if k.startswith("replay.")}
         pending = pending_rows(
@@ -397,3 +387,26 @@ class DQN:
         if self.nstep is not None:
             self.nstep.pending.clear()
             self.nstep.pending.extend(pending)
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`full_state_dict` as a checkpoint (:func:`twinrl.checkpoint.save_checkpoint`:
+        atomic, checksummed, with :meth:`manifest`), so :meth:`load` resumes training exactly. The
+        file is written at ``path`` as given.
+
+        Raises:
+            CheckpointError: a weight holds NaN/inf (training diverged), or the file cannot be
+                written.
+        """
+        manifest = {**self.manifest(), "allow_nonfinite": list(self.NONFINITE)}
+        save_checkpoint(path, self.full_state_dict(), manifest)
+
+    def load(self, path: str | Path) -> None:
+        """Restore a :meth:`save` file (:func:`twinrl.checkpoint.load_checkpoint`, no pickle).
+
+        Raises:
+            CheckpointError: the file is missing, damaged or not finite, was written by another
+                run (its manifest differs from :meth:`manifest`: another config or spaces), or
+                holds a state this agent cannot take; the agent is unchanged then.
+        """
+        arrays, _ = load_checkpoint(path, expect=self.manifest())
+        self.load_full_state_dict(arrays)

@@ -22,7 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.checkpoint import check_state_dict
-from twinrl.contract import PHYSICAL, Transitions, pcg64_from_array, pcg64_to_array
+from twinrl.checkpoint.rng import checked_rng_state
+from twinrl.contract import PHYSICAL, Transitions, pcg64_to_array
 from twinrl.errors import CheckpointError
 from twinrl.validation import check_int
 
@@ -341,13 +342,7 @@ class Storage:
                     "Storage state entry 'buffer.discount' must hold NaN or values in [0, 1] "
                     "(gamma^k)"
                 )
-        rng_state = pcg64_from_array(checked["rng"])
-        try:
-            np.random.PCG64().state = rng_state
-        except (ValueError, TypeError, OverflowError) as err:
-            raise CheckpointError(
-                f"Storage state entry 'rng' is not a PCG64 state ({err})"
-            ) from err
+        rng_state = checked_rng_state(checked["rng"], "Storage")
         buffers = {
             k[len("buffer.") :]: np.array(v) for k, v in checked.items() if k in given_buffers
         }
