@@ -2,15 +2,14 @@
 ``--resume`` across engines, a worker that dies is retried once and then named (never a hang),
 and clear errors for a missing Ray, a dead ``--address`` and an address without the engine.
 
-The tests that run Ray share one local instance of 2 CPUs (module fixture), and are skipped
-without the ``ray`` extra; the errors for a missing Ray are tested either way."""
+The tests that run Ray share one local instance of 2 CPUs (the session's ``ray_instance``), and
+are skipped without the ``ray`` extra; the errors for a missing Ray are tested either way."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,16 +22,6 @@ from twinrl.errors import WorkerLostError
 from twinrl.experiments.parallel import on_result, run_jobs, use_engine
 
 
-@pytest.fixture(scope="module")
-def ray_instance() -> Iterator[Any]:
-    """One local Ray instance for the module (reused by ``use_engine``, which leaves it open)."""
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})  # fmt: skip
-    yield ray
-    ray.shutdown()
-
-
 def _reproduce(out: Path, *extra: str, preset: str = PRESET) -> int:
     return main(["reproduce", *NAMES, "--preset", preset, "--out", str(out), "--no-progress",
                  *extra])  # fmt: skip
@@ -42,10 +31,6 @@ def test_a_dead_address_fails_at_once_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("ray")
-    import ray
-
-    # runs before the module's Ray instance starts: a connection in place would be reused
-    assert not ray.is_initialized()
     start = time.monotonic()
     for address, says in [("127.0.0.1:1", "no Ray cluster could be reached there"),
                           ("no-port", "is not a Ray cluster address")]:  # fmt: skip
@@ -112,6 +97,11 @@ def _fail(job: Job) -> dict[str, Any]:
     raise ValueError(f"job {job.index} is bad")
 
 
+def test_a_job_error_is_raised_as_it_is(ray_instance: Any) -> None:
+    with pytest.raises(ValueError, match="job 0 is bad"), use_engine("ray"):
+        list(run_jobs(_fail, [Job(0, "")]))
+
+
 def test_a_task_whose_worker_dies_once_is_run_again(tmp_path: Path, ray_instance: Any) -> None:
     flag = str(tmp_path / "exited")
     jobs = [Job(i, flag if i == 2 else "") for i in range(6)]
@@ -137,11 +127,6 @@ def test_a_task_that_always_kills_its_worker_fails_within_seconds_naming_it(
         list(run_jobs(_work, jobs))
     assert time.monotonic() - start < 30
     assert "run once more" in str(err.value) and "index=0," not in str(err.value)
-
-
-def test_a_job_error_is_raised_as_it_is(ray_instance: Any) -> None:
-    with pytest.raises(ValueError, match="job 0 is bad"), use_engine("ray"):
-        list(run_jobs(_fail, [Job(0, "")]))
 
 
 def test_missing_ray_and_an_address_without_the_engine_are_refused(

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from twinrl import __version__
 from twinrl.errors import ConfigError, WorkerLostError
-from twinrl.experiments.parallel import one_thread, as_interrupted
+from twinrl.experiments.parallel import as_interrupted, one_thread
 from twinrl.twin.ray_session import require_ray
 
 T = TypeVar("T")

@@ -261,11 +261,11 @@ def reproduce(
             run_dir.write_json(f"{name}/summary.json", payload)
             sections.append((run_dir.path / name / "table.md").read_text())
         total = sum(elapsed for _, elapsed in summaries.values())
-        where = f"with {workers} worker(s)" if engine == "local" else (
+        ran = f"with {workers} worker(s)" if engine == "local" else (
             f"on the Ray cluster at {address}" if address else f"on a local Ray instance of "
             f"{workers} CPU(s)")  # fmt: skip
         report = [f"# twinrl report ({preset} preset)", "",
-                  f"twinrl {__version__}, seed {seed}, {total:.0f} s of compute {where}.", ""]  # fmt: skip
+                  f"twinrl {__version__}, seed {seed}, {total:.0f} s of compute {ran}.", ""]  # fmt: skip
         for name, text in zip(names, sections, strict=True):
             report += [text.replace("](", f"]({name}/"), ""]
         report += [f"Not run: {_needs(name)}.\n" for name in skipped]

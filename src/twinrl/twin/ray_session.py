@@ -45,9 +45,33 @@ def connected(address: str | None = None, *, num_cpus: int | None = None) -> Ite
         ConfigError: no Ray cluster answers at ``address``.
     """
     ray = require_ray("--engine ray" if address is None else f"--address {address}")
+    if address is not None:
+        _check_address(address)  # a dead address is refused even where a connection is reused
     if ray.is_initialized():
         yield ray
         return
+    _init(ray, address, num_cpus)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def ensure_connected() -> Any:
+    """The ``ray`` module, connected: to the Ray instance already connected, else to a local
+    instance started now with every CPU of this machine (stopped when Python exits)."""
+    ray = require_ray("Ray")
+    if not ray.is_initialized():
+        _init(ray, None, None)
+    return ray
+
+
+def _init(ray: Any, address: str | None, num_cpus: int | None) -> None:
+    """``ray.init`` quietly, keeping the caller's SIGTERM handler (see :func:`connected`).
+
+    Raises:
+        ConfigError: no Ray cluster answers at ``address``.
+    """
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                "logging_level": logging.WARNING}  # fmt: skip
     # ray.init replaces the SIGTERM handler with sys.exit; keep the caller's (twinrl's turns
@@ -57,9 +81,8 @@ def connected(address: str | None = None, *, num_cpus: int | None = None) -> Ite
         if address is None:
             ray.init(num_cpus=num_cpus, **options)
         else:
-            _probe(address)
             ray.init(address=address, **options)
-    except (OSError, TimeoutError, RuntimeError) as exc:
+    except (ConnectionError, TimeoutError, RuntimeError) as exc:
         raise ConfigError(
             f"--address {short_repr(address)}: no Ray cluster could be reached there ({exc}); "
             "start one with 'ray start --head' and pass the address it prints, or leave out "
@@ -68,20 +91,16 @@ def connected(address: str | None = None, *, num_cpus: int | None = None) -> Ite
     finally:
         if threading.current_thread() is threading.main_thread() and sigterm is not None:
             signal.signal(signal.SIGTERM, sigterm)
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
 
 
-def _probe(address: str, timeout: float = 5.0) -> None:
-    """Fail within ``timeout`` seconds if nothing listens at ``HOST:PORT`` (or ``ray://...``):
-    ``ray.init`` would retry a dead address for ever. ``"auto"`` is left to Ray, which fails at
-    once when no cluster runs on this machine.
+def _check_address(address: str, timeout: float = 5.0) -> None:
+    """Refuse within ``timeout`` seconds an address where nothing listens (``HOST:PORT`` or
+    ``ray://HOST:PORT``): ``ray.init`` would retry it for ever. ``"auto"`` is left to Ray, which
+    fails at once when no cluster runs on this machine.
 
     Raises:
-        ConfigError: ``address`` is not ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``.
-        OSError: nothing accepts a connection there.
+        ConfigError: ``address`` is not ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``, or
+            nothing accepts a connection there.
     """
     if address == "auto":
         return
@@ -91,5 +110,12 @@ def _probe(address: str, timeout: float = 5.0) -> None:
             f"--address {short_repr(address)} is not a Ray cluster address; pass 'auto' (the "
             "cluster 'ray start' runs on this machine) or HOST:PORT of its head node"
         )
-    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-        pass
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"--address {short_repr(address)}: no Ray cluster could be reached there "
+            f"({exc.strerror or exc}); start one with 'ray start --head' and pass the address "
+            "it prints, or leave out --address to start a local Ray instance"
+        ) from exc
