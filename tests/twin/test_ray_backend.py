@@ -1,7 +1,7 @@
 """The ``ray`` twin backend (issue 14, item 1): blocks of domains stepped in Ray actors are
 bit-identical to the serial backend, two steps deep (so the next states come back whole); a block
 is sized from a measured step time; an env that cannot be shipped, bad options and a missing Ray
-are refused by name; an actor that dies is restarted once, then named."""
+are refused by name; an actor that dies is replaced once, then named."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class ExitOnce(gym.Wrapper[Any, Any, Any, Any]):
         return self.env.step(action)
 
 
-def test_an_actor_that_dies_once_is_restarted_and_the_result_unchanged(
+def test_an_actor_that_dies_once_is_replaced_and_the_result_unchanged(
     tmp_path: Path, ray_instance: Any
 ) -> None:
     from twinrl.twin.ray_backend import RayBackend

@@ -42,6 +42,10 @@ class _Stepper:
     def step(self, states: Sequence[Any], actions: NDArray[np.int64]) -> DomainSteps:
         return self.backend.step(states, actions)
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the actor's process so far (read by ``benchmarks/ray_backend.py``)."""
+        return time.process_time()
+
 
 class RayBackend:
     """Any env the serial backend can step, whose env and states Ray can send to an actor.
@@ -119,33 +123,47 @@ class RayBackend:
     ) -> list[DomainSteps]:
         """Step the domains in at most :attr:`workers` actor calls of at least ``block``.
 
-        An actor whose process dies is restarted and its call run once more.
+        If an actor's process dies, every actor is replaced and the calls run once more.
 
         Raises:
             WorkerLostError: an actor died again.
         """
-        ray = require_ray('the twin backend "ray"')
         from ray.exceptions import RayActorError
 
-        calls = min(self.workers, len(states) // block)
-        if not self._actors:
-            actor = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(_Stepper)
-            env = ray.put(self._shipped)
-            self._actors = [actor.remote(env) for _ in range(self.workers)]
-        bounds = np.linspace(0, len(states), calls + 1).astype(int)
-        refs = [
-            self._actors[i].step.remote(list(states[lo:hi]), actions[lo:hi])
-            for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
-        ]
+        bounds = np.linspace(0, len(states), min(self.workers, len(states) // block) + 1)
+        blocks = list(itertools.pairwise(bounds.astype(int)))
         try:
-            return list(ray.get(refs))
+            return self._call(blocks, states, actions)
+        except RayActorError:
+            self._stop_actors()  # and run the calls once more in fresh ones
+        try:
+            return self._call(blocks, states, actions)
         except RayActorError as exc:
-            self._actors = []  # start fresh actors at the next call
+            self._stop_actors()
             raise WorkerLostError(
                 f"a Ray actor of the twin backend died ({type(exc).__name__}) while stepping "
-                f"{len(states)} domains, and again when restarted; step them with "
+                f"{len(states)} domains, and again in a fresh actor; step them with "
                 "backend='serial' to find out why"
             ) from None
+
+    def _call(
+        self, blocks: list[tuple[int, int]], states: Sequence[Any], actions: NDArray[np.int64]
+    ) -> list[DomainSteps]:
+        """One actor call per block (starting the actors if there are none)."""
+        ray = require_ray('the twin backend "ray"')
+        if not self._actors:
+            actor = ray.remote(num_cpus=1)(_Stepper)
+            env = ray.put(self._shipped)
+            self._actors = [actor.remote(env) for _ in range(self.workers)]
+        refs = [self._actors[i].step.remote(list(states[lo:hi]), actions[lo:hi])
+                for i, (lo, hi) in enumerate(blocks)]  # fmt: skip
+        return list(ray.get(refs))
+
+    def _stop_actors(self) -> None:
+        ray = require_ray('the twin backend "ray"')
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors = []
 
 
 def concat(parts: Sequence[DomainSteps]) -> DomainSteps:
