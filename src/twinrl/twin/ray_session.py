@@ -79,7 +79,7 @@ def _init(ray: Any, address: str | None, num_cpus: int | None) -> None:
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
         if address is None:
-            ray.init(num_cpus=num_cpus, **options)
+            ray.init(address="local", num_cpus=num_cpus, **options)  # never a running cluster
         else:
             ray.init(address=address, **options)
     except (ConnectionError, TimeoutError, RuntimeError) as exc:
