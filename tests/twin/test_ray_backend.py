@@ -22,9 +22,9 @@ from twinrl.errors import ConfigError, WorkerLostError
 from twinrl.twin import DigitalTwin
 from twinrl.twin.backends import SerialBackend, capture, snapshot_mode
 
-ENVS = [
-    ("twinrl/APSelection-v0", {}),  # native snapshots, declared info (failures)
-    ("FrozenLake-v1", {"is_slippery": True}),  # deep copies, the env's RNG in every domain
+ENVS = [  # (id, kwargs, actors): each actor is a process to start, so only one env uses two
+    ("twinrl/APSelection-v0", {}, 2),  # native snapshots, declared info (failures)
+    ("FrozenLake-v1", {"is_slippery": True}, 1),  # deep copies, the env's RNG in every domain
 ]
 
 
@@ -51,21 +51,21 @@ def _physical(env_id: str, kwargs: dict[str, Any]) -> tuple[gym.Env[Any, Any], A
     return env, capture(env, snapshot_mode(env))
 
 
-@pytest.mark.parametrize(("env_id", "kwargs"), ENVS)
+@pytest.mark.parametrize(("env_id", "kwargs", "workers"), ENVS)
 def test_ray_blocks_are_bit_identical_to_the_serial_backend(
-    env_id: str, kwargs: dict[str, Any], ray_instance: Any
+    env_id: str, kwargs: dict[str, Any], workers: int, ray_instance: Any
 ) -> None:
     from twinrl.twin.ray_backend import RayBackend
 
     env, state = _physical(env_id, kwargs)
     n = int(env.action_space.n)  # type: ignore[attr-defined]
     actions = np.resize(np.arange(n, dtype=np.int64), 11)  # 11 domains: uneven blocks
-    serial, ray = SerialBackend(env), RayBackend(env, workers=2, block=2)
+    serial, ray = SerialBackend(env), RayBackend(env, workers=workers, block=2)
     first_serial, first_ray = serial.step([state] * 11, actions), ray.step([state] * 11, actions)
     _equal(first_serial, first_ray)
     again = actions[::-1].copy()
     _equal(serial.step(first_serial.states, again), ray.step(first_ray.states, again))
-    assert len(ray._actors) == 2  # the blocks really ran in actors
+    assert len(ray._actors) == workers  # the blocks really ran in actors
 
 
 def test_the_block_is_sized_from_the_measured_step_time(ray_instance: Any) -> None:
