@@ -76,6 +76,10 @@ class Interrupted(KeyboardInterrupt):
         self.kept = kept
 
 
+_LAST_SIGNAL = [int(signal.SIGINT)]
+"""The signal :func:`interrupts_raise` last turned into :class:`Interrupted`."""
+
+
 @contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
     """While active, SIGINT and SIGTERM raise :class:`Interrupted` in the main thread (so the code
@@ -95,10 +99,6 @@ def interrupts_raise() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-_LAST_SIGNAL = [int(signal.SIGINT)]
-"""The signal :func:`interrupts_raise` last turned into :class:`Interrupted`."""
 
 
 def as_interrupted(exc: KeyboardInterrupt) -> Interrupted:
@@ -260,8 +260,8 @@ def run_jobs(
 
     ``workers > 1`` forks that many processes (``fn`` and the jobs' results must be picklable);
     inside :func:`use_engine` with ``ray``, every job is a Ray task and ``workers`` is not used
-    (Ray's CPUs set the parallelism). A job whose worker dies is run again once in a fresh pool; ``label(job)`` names it in the
-    error if it cannot be finished. Inside :func:`resume_from`, a job whose result was kept by an
+    (Ray's CPUs set the parallelism). A job whose worker dies is run again once (in a fresh pool,
+    or as a Ray task); ``label(job)`` names it in the error if it cannot be finished. Inside :func:`resume_from`, a job whose result was kept by an
     earlier command is not run again: its kept result is yielded (and handed to :func:`on_result`)
     as if it had just finished.
 

@@ -81,6 +81,8 @@ class RayBackend:
         self.block = None if block is None else check_int("block", block, 1, 10**9)
         """Domains per actor call at least (None until the first call measures it)."""
         self.min_seconds = check_float("min_seconds", min_seconds, 0.0, 60.0)
+        if workers is not None:
+            check_int("workers", workers, 1, 4096)
         shipped = env.unwrapped if self.mode == "native" else env
         try:
             ray.cloudpickle.dumps(shipped)
@@ -93,8 +95,9 @@ class RayBackend:
             ) from exc
         ensure_connected()
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.workers = max(1, cpus) if workers is None else check_int("workers", workers, 1, 4096)
-        """Actors that step the domains (started at the first call that needs them)."""
+        self.workers = max(1, cpus) if workers is None else workers
+        """Actors that step the domains (started at the first call that needs them; each
+        backend starts its own, e.g. one per ensemble member of a twin)."""
         self._shipped = shipped
         self._actors: list[Any] = []
 
@@ -105,7 +108,7 @@ class RayBackend:
         parts: list[DomainSteps] = []
         first = 0
         block = self.block
-        if block is None and len(states):  # time a few steps here to size the blocks
+        if block is None:  # time a few steps here to size the blocks
             first = min(_PROBE_STEPS, len(states))
             start = time.perf_counter()
             parts.append(self._local.step(states[:first], actions[:first]))
