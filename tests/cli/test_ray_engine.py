@@ -8,7 +8,10 @@ are skipped without the ``ray`` extra; the errors for a missing Ray are tested e
 from __future__ import annotations
 
 import os
+import re
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +20,17 @@ from typing import Any
 import pytest
 
 from tests.cli.test_resume import NAMES, PRESET, RUNS, _lines, _outputs, install, tiny  # noqa: F401
+from twinrl import __version__
 from twinrl.cli import main
-from twinrl.errors import WorkerLostError
-from twinrl.experiments.parallel import on_result, run_jobs, use_engine
+from twinrl.errors import ConfigError, WorkerLostError
+from twinrl.experiments import ray_engine
+from twinrl.experiments.parallel import (
+    Interrupted,
+    interrupts_raise,
+    on_result,
+    run_jobs,
+    use_engine,
+)
 
 
 def _reproduce(out: Path, *extra: str, preset: str = PRESET) -> int:
@@ -127,6 +138,36 @@ def test_a_task_that_always_kills_its_worker_fails_within_seconds_naming_it(
         list(run_jobs(_work, jobs))
     assert time.monotonic() - start < 30
     assert "run once more" in str(err.value) and "index=0," not in str(err.value)
+
+
+def _sleep(job: Job) -> dict[str, Any]:
+    time.sleep(30)
+    return {"index": job.index}
+
+
+def test_sigterm_during_a_ray_wait_raises_interrupted_naming_it(ray_instance: Any) -> None:
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM))
+    start = time.monotonic()
+    try:
+        with pytest.raises(Interrupted) as err, interrupts_raise(), use_engine("ray"):
+            timer.start()
+            list(run_jobs(_sleep, [Job(i, "") for i in range(2)]))
+    finally:
+        timer.cancel()  # never a SIGTERM after the handler is gone
+    # Ray turns our exception into a plain KeyboardInterrupt in its wait: the signal is kept
+    assert err.value.signum == signal.SIGTERM
+    assert time.monotonic() - start < 20
+    # the sleeping tasks were cancelled: both CPUs are free for the next job at once
+    start = time.monotonic()
+    with use_engine("ray"):
+        assert list(run_jobs(_work, [Job(7, "")])) == [{"index": 7, "square": 49}]
+    assert time.monotonic() - start < 20
+
+
+def test_a_worker_of_another_twinrl_version_is_refused() -> None:
+    shown = f"a Ray worker runs twinrl {__version__}, the driver twinrl 0.0.1"
+    with pytest.raises(ConfigError, match=re.escape(shown)):
+        ray_engine.call(_fail, Job(0, ""), "0.0.1")
 
 
 def test_missing_ray_and_an_address_without_the_engine_are_refused(
