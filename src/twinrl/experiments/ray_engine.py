@@ -62,9 +62,11 @@ def ray_results(
                 i = pending.pop(ref)
                 try:
                     result = ray.get(ref)
-                except RayTaskError as exc:  # the job raised: raise its own exception
-                    cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-                    raise cause from None
+                except RayTaskError as exc:  # the job raised: raise its own exception, with
+                    # Ray's error (holding the worker's traceback) as its cause, for --debug
+                    if isinstance(exc.cause, BaseException):
+                        raise exc.cause from exc
+                    raise
                 except RayError as exc:
                     raise WorkerLostError(
                         f"a Ray worker died ({type(exc).__name__}) while running job "
