@@ -65,6 +65,17 @@ def test_the_ray_engine_writes_the_local_engines_outputs(
     assert len(_lines(tmp_path / "ray" / "partial" / "edge.jsonl")) == RUNS
 
 
+@pytest.mark.slow
+def test_table1_table2_quick_are_identical_on_both_engines(
+    tmp_path: Path, ray_instance: Any
+) -> None:
+    """The issue's command on the quick preset, one task set per N (about 20 CPU-s each)."""
+    args = ("--instances", "1", "--workers", "2")
+    assert _reproduce(tmp_path / "local", *args, preset="quick") == 0
+    assert _reproduce(tmp_path / "ray", *args, "--engine", "ray", preset="quick") == 0
+    assert _outputs(tmp_path / "ray") == _outputs(tmp_path / "local")
+
+
 @pytest.mark.usefixtures("tiny")
 @pytest.mark.parametrize("first, then", [("local", "ray"), ("ray", "local")])
 def test_either_engine_resumes_the_others_run(
