@@ -27,7 +27,7 @@ from twinrl.checkpoint import manifest_for, save_checkpoint
 from twinrl.config import TrainConfig, build_config
 from twinrl.envs import ENV_IDS
 from twinrl.errors import CheckpointError, ConfigError, TwinrlError, short_repr
-from twinrl.experiments.parallel import Interrupted, interrupts_raise
+from twinrl.experiments.parallel import ENGINES, Interrupted, interrupts_raise
 from twinrl.experiments.runner import EXPERIMENTS, PRESET_NAMES, git_commit, reproduce
 from twinrl.outdir import RunDir, recorded_command, to_json
 from twinrl.resume import Checkpointing, load_resume
@@ -94,7 +94,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="continue the interrupted twinrl reproduce run in --out (the same "
                          "command): runs finished there are not run again")  # fmt: skip
     rp.add_argument("--seed", type=int, default=0)
-    rp.add_argument("--workers", type=int, default=2, help="parallel worker processes")
+    rp.add_argument("--workers", type=int, default=2,
+                    help="parallel worker processes (with --engine ray and no --address: the "
+                         "local Ray instance's CPUs)")  # fmt: skip
+    rp.add_argument("--engine", default="local", choices=ENGINES,
+                    help="run the runs in local processes, or as Ray tasks (the ray extra); "
+                         "both give the same results (default local)")  # fmt: skip
+    rp.add_argument("--address",
+                    help="with --engine ray: the Ray cluster to join ('auto', or HOST:PORT of "
+                         "its head node); default: start a local Ray instance")  # fmt: skip
     rp.add_argument("--instances", type=int, help="task instances per N (overrides the preset)")
     rp.add_argument("--seeds", type=int, help="seeds per method of fig4/safety (overrides preset)")
     rp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -168,7 +176,8 @@ def _run(args: argparse.Namespace) -> None:
         report = reproduce(args.names, preset=args.preset, out=args.out, seed=args.seed,
                            workers=args.workers, instances=args.instances, seeds=args.seeds,
                            progress=not args.no_progress, overwrite=args.overwrite,
-                           resume=args.resume)  # fmt: skip
+                           resume=args.resume, engine=args.engine,
+                           address=args.address)  # fmt: skip
         print(f"report: {report}")
 
 

@@ -107,6 +107,9 @@ BAD_VALUES: dict[tuple[str, str], st.SearchStrategy[str]] = {
     ("reproduce", "instances"): st.one_of(NOT_INT, NON_POSITIVE),
     ("reproduce", "seeds"): st.one_of(NOT_INT, NON_POSITIVE),
     ("reproduce", "out"): st.sampled_from(["", "FILE", "FILE/sub", "FOREIGN"]),
+    ("reproduce", "engine"): JUNK,
+    # any address with the local engine (BASE's): an address needs --engine ray
+    ("reproduce", "address"): st.one_of(JUNK, st.just("auto"), st.just("127.0.0.1:6379")),
 }
 """Bad values per option; an option missing here fails test_every_option_has_bad_values."""
 
@@ -115,6 +118,7 @@ VALID = {
     ("train", "algo"): set(cli.ALGORITHMS),
     ("reproduce", "names"): set(EXPERIMENTS),
     ("reproduce", "preset"): set(PRESET_NAMES),
+    ("reproduce", "engine"): {"local", "ray"},
     ("train", "config"): {""},  # an empty --config means no config file
 }
 BASE = {
