@@ -193,6 +193,11 @@ class QLearning:
             raise ValueError(f"observation {obs!r} is not a state index in [0, {self.q.shape[0]})")
         return s
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of this agent's parameters (the Q table and the iteration counter)."""
+        return int(self.q.nbytes) + 8
+
     def state_dict(self) -> dict[str, NDArray[Any]]:
         return {"q": self.q.copy(), "iteration": np.array(self.iteration, dtype=np.int64)}
 

@@ -106,7 +106,7 @@ def build_network(
 def _set_network(torch: Any, scorer: Any, n_items: int, item_features: int) -> Any:
     """``scorer`` applied to every action's ``[block, mean block, global]`` (see build_network)."""
 
-    class SetQNetwork(torch.nn.Module):  # type: ignore[misc,name-defined]
+    class SetQNetwork(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.scorer = scorer

@@ -200,7 +200,9 @@ def step_batch(
             late = params.zeta * (t_server > tasks[rows, task, k.EPS])
             reward = reward - (waiting * (t_server - before) + late)
         else:
-            reward = reward - k.step_cost(t_server, tasks[rows, task, k.EPS], params.zeta)  # Eq. (3)
+            reward = reward - k.step_cost(
+                t_server, tasks[rows, task, k.EPS], params.zeta
+            )  # Eq. (3)
         order[rows, n_sent] = task
         n_sent = n_sent + 1
     next_state = EdgeState(tasks, order, n_sent, t_ready, t_server)

@@ -45,7 +45,10 @@ def aggregate(summary: dict[str, Any]) -> list[dict[str, Any]]:
             gaps = _gaps(run, method)
             est = metrics.mean_ci(gaps)
             boot = stats.stratified_bootstrap_ci(gaps, seed=run["n"])
-            physical = {"DQN greedy": "greedy_physical_steps", "DT rollout": "rollout_physical_steps"}
+            physical = {
+                "DQN greedy": "greedy_physical_steps",
+                "DT rollout": "rollout_physical_steps",
+            }
             rows.append({
                 "n": run["n"], "method": method, "gap_mean": est.mean, "gap_ci": est.half_width,
                 "gap_iqm": boot.point, "gap_iqm_low": boot.low, "gap_iqm_high": boot.high,
@@ -65,7 +68,7 @@ def goals(summary: dict[str, Any]) -> dict[str, Any]:
     rollout = _gaps(run, "DT rollout")
     rules = {m: float(np.mean(_gaps(run, m))) for m in PRIORITY_RULES}
     best_rule = min(rules, key=lambda m: rules[m])
-    out: dict[str, Any] = {"n": run["n"]}
+    out: dict[str, Any] = {"n": run["n"], "instances": len(rollout)}
     within = metrics.mean_ci(rollout)
     out["within_2pct"] = {"mean": within.mean, "ci": within.half_width,
                           "verdict": metrics.verdict(within, GOAL_GAP, higher_is_better=False)}  # fmt: skip
@@ -103,16 +106,23 @@ def _table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _verdict(verdict: str, n: int) -> str:
+    """``metrics.verdict``'s word, saying why when it is undecided with enough task sets."""
+    if verdict == metrics.UNDECIDED and n >= metrics.MIN_SEEDS_TO_DECIDE:
+        return "undecided (the 95% CI includes the threshold)"
+    return verdict
+
+
 def _goal_lines(goal: dict[str, Any]) -> list[str]:
-    w = goal["within_2pct"]
+    w, n = goal["within_2pct"], goal["instances"]
     lines = [f"Goal at N = {goal['n']}: DT rollout's mean gap {_pct(w['mean'])} ± {_pct(w['ci'])}"
-             f" against 2%: **{w['verdict']}**."]  # fmt: skip
+             f" against 2%: **{_verdict(w['verdict'], n)}**."]  # fmt: skip
     for key in ("vs_best_rule", "vs_local_search"):
         g = goal[key]
         lines.append(
             f"DT rollout minus {g['against']} (paired gap difference): {_pct(g['mean_difference'])}"
             f" ± {_pct(g['ci'])}, P(DT rollout better) = {g['probability_of_improvement']:.2f}: "
-            f"**{g['verdict']}** (better = the CI lies below 0)."
+            f"**{_verdict(g['verdict'], n)}** (better = the CI lies below 0)."
         )
     return lines
 
@@ -149,8 +159,8 @@ def write_scale(summary: dict[str, Any], out: Path) -> dict[str, Any]:
              f"per N ({p['restarts']} restart(s) of {p['episodes']} training episodes on random "
              f"task sets), judged on {p['instances']} held-out task sets per N on the physical "
              f"env. Heuristics: {', '.join(HEURISTICS)}.", ""]  # fmt: skip
-    lines += _table(rows, summary) + ["", *_goal_lines(goal), "", DEFINITIONS, "",
-                                      "![gap vs N](gap_vs_n.png)", ""]  # fmt: skip
+    lines += [*_table(rows, summary), "", *_goal_lines(goal), "", DEFINITIONS, "",
+              "![gap vs N](gap_vs_n.png)", ""]  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text("\n".join(lines))
     plot_gaps(rows, out / "gap_vs_n.png")

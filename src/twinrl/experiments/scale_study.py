@@ -21,8 +21,8 @@ table, the figure and the report section.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import gymnasium as gym
@@ -97,13 +97,11 @@ def params_for(n: int, *, resample: bool = False) -> dict[str, Any]:
 def held_out(n: int, count: int, seed: int, stream: int = 0) -> list[np.ndarray]:
     """Task sets of N drawn from ``SeedSequence([seed, n, i, stream])``: the held-out sets
     (``stream`` 0) or the validation sets that choose among restarts (1)."""
-    params = EdgeParams(**params_for(n))  # type: ignore[arg-type]
+    params = EdgeParams(**params_for(n))
     return [
         sample_tasks(params, np.random.default_rng(np.random.SeedSequence([seed, n, i, stream])))
         for i in range(count)
     ]
-
-
 
 
 def train_agent(n: int, episodes: int, seed: int) -> Any:
@@ -181,7 +179,7 @@ def run_n(args: tuple[int, ScalePreset, int]) -> dict[str, Any]:
         restart_costs.append(_mean_greedy_cost(agents[-1], n, validation))
     best = agents[int(np.argmin(restart_costs))]
     train_cpu = time.process_time() - clock
-    params = EdgeParams(**params_for(n))  # type: ignore[arg-type]
+    params = EdgeParams(**params_for(n))
     rows = []
     for i, tasks in enumerate(held_out(n, preset.instances, seed)):
         start = time.process_time()
