@@ -128,7 +128,8 @@ def _goal_lines(goal: dict[str, Any]) -> list[str]:
 
 
 def plot_gaps(rows: list[dict[str, Any]], path: Path) -> None:
-    """Mean gap to the optimum (%) vs N per method, with 95% CI bars, on a symlog axis."""
+    """Mean gap to the optimum (%) vs N per method, with 95% CI bars (clipped at 0), on a symlog
+    axis (linear below 1%)."""
     plt = pyplot()
     if plt is None:
         return
@@ -137,10 +138,14 @@ def plot_gaps(rows: list[dict[str, Any]], path: Path) -> None:
         sel = [r for r in rows if r["method"] == method]
         ns = [r["n"] for r in sel]
         style = "-o" if method in LEARNED else "--s"
-        ax.errorbar(ns, [100 * r["gap_mean"] for r in sel], yerr=[100 * r["gap_ci"] for r in sel],
-                    fmt=style, capsize=3, label=method, markersize=4)  # fmt: skip
+        mean = np.array([100 * r["gap_mean"] for r in sel])
+        half = np.array([100 * r["gap_ci"] for r in sel])
+        below = np.minimum(half, mean)  # a gap is never negative: clip the bar at 0
+        ax.errorbar(ns, mean, yerr=[below, half], fmt=style, capsize=3, label=method,
+                    markersize=4)  # fmt: skip
     ax.axhline(100 * GOAL_GAP, color="grey", lw=0.8, ls=":", label="goal (2%)")
     ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(bottom=0.0)
     ax.set_xlabel("tasks N")
     ax.set_ylabel("gap to the exact optimum (%)")
     ax.set_title("Edge scheduling beyond the paper (deadlines setting)")
