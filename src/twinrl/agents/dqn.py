@@ -88,6 +88,11 @@ class DQN:
         self.obs_size = obs_size
         self.n_branches, self.n_actions, self.discrete = action_branches(action_space)
         check_dqn_memory(c, obs_size, self.n_branches * self.n_actions)
+        if c.item_features and not self.discrete:
+            raise ValueError(
+                f"agent.item_features={c.item_features} (a per-action set network) needs a "
+                f"Discrete action space, got {action_space}; use item_features=0"
+            )
         self.action_space = action_space
         if isinstance(rng, np.random.Generator):
             rng = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
@@ -98,10 +103,9 @@ class DQN:
         self.storage = Storage(c.buffer_capacity, n_twin_domains=1, seed=storage_seq)
         self.nstep = NStepBuffer(c.n_step, c.gamma) if c.n_step > 1 else None
         n_outputs = self.n_branches * self.n_actions
-        self.online = build_network(
-            torch, obs_size, c.hidden, n_outputs, np.random.default_rng(init_seq)
-        )
-        self.target = build_network(torch, obs_size, c.hidden, n_outputs, None)
+        init = np.random.default_rng(init_seq)
+        self.online = build_network(torch, obs_size, c.hidden, n_outputs, init, c.item_features)
+        self.target = build_network(torch, obs_size, c.hidden, n_outputs, None, c.item_features)
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr, foreach=True)
         self.iteration = 1
@@ -141,11 +145,16 @@ class DQN:
             q = self._q(self.online, x).numpy()
         return q[0] if np.ndim(obs) <= 1 else q
 
-    def greedy_batch(self, obs: Any) -> NDArray[np.int64]:
+    def greedy_batch(self, obs: Any, masks: Any | None = None) -> NDArray[np.int64]:
         """Greedy actions of a batch of observations ``(B, obs_size)`` in one forward pass: the
-        same choices as ``act(o, explore=False)`` for each row (every action valid), shaped
-        ``(B,)`` for ``Discrete`` and ``(B, branches)`` for ``MultiDiscrete``."""
-        choice = self.q_values(np.asarray(obs).reshape(len(obs), -1)).argmax(axis=-1)
+        same choices as ``act(o, explore=False, mask=m)`` for each row (``masks``: one action
+        mask per row, or None where every action is valid), shaped ``(B,)`` for ``Discrete`` and
+        ``(B, branches)`` for ``MultiDiscrete``."""
+        q = self.q_values(np.asarray(obs).reshape(len(obs), -1))
+        if masks is not None:
+            valid = np.stack([self._branch_mask(m) for m in masks])
+            q = np.where(valid, q, -np.inf)
+        choice = q.argmax(axis=-1)
         return choice[:, 0] if self.discrete else choice.astype(np.int64)
 
     def act(self, obs: Any, *, explore: bool, mask: NDArray[np.int8] | None = None) -> Any:

@@ -63,6 +63,11 @@ class DQNConfig:
     double: bool = True
     """Double DQN: the online network picks the next action, the target network values it;
     ``true`` or ``false``."""
+    item_features: int = 0
+    """0: an MLP on the whole observation, one output per action (per branch). k > 0: a per-action
+    set network (:func:`~twinrl.agents.qnetwork.build_network`) for a ``Discrete`` action space
+    whose observation holds k entries per action, then global entries (e.g. 7 for
+    ``EdgeScheduling-v0`` with ``observation="features"``); an integer in [0, 65536]."""
     twin_share: float = 0.5
     """Share of each sampled batch drawn from twin domains, in [0, 1], once the storage holds twin
     data (only an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample
@@ -79,6 +84,7 @@ class DQNConfig:
             set_field(self, name, check_int(name, getattr(self, name), 1, high))
         starts = check_int("learning_starts", self.learning_starts, 1, self.buffer_capacity)
         set_field(self, "learning_starts", starts)
+        set_field(self, "item_features", check_int("item_features", self.item_features, 0, 65536))
         set_field(self, "huber_delta", check_float("huber_delta", self.huber_delta, 0.0, 1e12,
                                                    low_open=True))  # fmt: skip
         set_field(self, "grad_clip", check_float("grad_clip", self.grad_clip, 0.0, math.inf,
@@ -96,7 +102,11 @@ def check_dqn_memory(config: DQNConfig, obs_size: int, n_outputs: int) -> None:
         f"{obs_size} observation floats)",
         "agent.buffer_capacity (or the observation size)",
     )
-    widths = (obs_size, *config.hidden, n_outputs)
+    if config.item_features:
+        n_global = obs_size - n_outputs * config.item_features
+        widths: tuple[int, ...] = (2 * config.item_features + max(n_global, 0), *config.hidden, 1)
+    else:
+        widths = (obs_size, *config.hidden, n_outputs)
     weights = sum((a + 1) * b for a, b in itertools.pairwise(widths))
     check_memory(
         weights * 4 * 5,  # online and target networks, gradients, Adam's two moments (float32)

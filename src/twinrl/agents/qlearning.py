@@ -195,6 +195,11 @@ class QLearning:
             raise ValueError(f"observation {obs!r} is not a state index in [0, {self.q.shape[0]})")
         return s
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of this agent's parameters (the Q table and the iteration counter)."""
+        return int(self.q.nbytes) + 8
+
     def state_dict(self) -> dict[str, NDArray[Any]]:
         """``q`` (the table), ``iteration`` and ``rng`` (the exploration stream's PCG64 state as
         :func:`~twinrl.contract.pcg64_to_array` words), so a loaded agent explores on exactly."""

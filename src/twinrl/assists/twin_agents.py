@@ -87,7 +87,9 @@ class TwinAgents:
         spawn = getattr(agent, "spawn", None)
         if not callable(spawn):
             raise TypeError(f"{type(agent).__name__} cannot spawn twin agents (needs spawn(rng))")
-        nbytes = sum(np.asarray(v).nbytes for v in agent.state_dict().values())
+        nbytes = getattr(agent, "nbytes", None)  # without copying the parameters to count them
+        if nbytes is None:
+            nbytes = sum(np.asarray(v).nbytes for v in agent.state_dict().values())
         check_memory(twin_agents_bytes(self.n_agents, nbytes),
                      f"{self.n_agents} twin agents' parameters", "n_agents")  # fmt: skip
         self.agents = [spawn(as_generator(s)) for s in self._streams]

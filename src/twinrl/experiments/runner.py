@@ -31,6 +31,8 @@ from twinrl.experiments import (
     edge_tables,
     fidelity_report,
     fidelity_study,
+    scale_report,
+    scale_study,
     uav_figures,
 )
 from twinrl.experiments.parallel import (
@@ -79,6 +81,7 @@ GROUPS: dict[str, Group] = {
     "uav": Group(uav_figures.run_preset),
     "fidelity": Group(fidelity_study.run_preset),
     "construction": Group(construction_study.run_preset),
+    "scale": Group(scale_study.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
@@ -132,6 +135,16 @@ EXPERIMENTS: dict[str, Experiment] = {
         "T_c, a twin improving while built, a calibrated twin, online recalibration",
         "construction",
         construction_report.write_construction,
+        default=False,
+    ),
+    "scale": Experiment(
+        "edge scheduling beyond the paper: a DQN on the sequential formulation at N = 10 to 20, "
+        "greedy and with a twin rollout, against the exact optimum, EDF, SPT, Johnson and local "
+        "search (torch extra)",
+        "scale",
+        scale_report.write_scale,
+        needs=("torch",),
+        extra="torch",
         default=False,
     ),
 }
