@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, Union, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -149,7 +149,7 @@ class BatchedEnv(TwinnableEnv, Protocol):
     def step_batch(self, state: Any, actions: NDArray[Any]) -> DomainSteps: ...
 
 
-ScenarioValue = Union[int, float, tuple[float, ...]]
+ScenarioValue = int | float | tuple[float, ...]
 """The value of one scenario parameter: a number, or a tuple of numbers (one per AP, a range)."""
 
 
@@ -175,7 +175,9 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if not isinstance(self.values, tuple):
-            raise ConfigTypeError(f"Scenario.values must be a tuple of (name, value) pairs; use Scenario.of")
+            raise ConfigTypeError(
+                "Scenario.values must be a tuple of (name, value) pairs; use Scenario.of"
+            )
         items = []
         for pair in self.values:
             if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
@@ -187,7 +189,9 @@ class Scenario:
         object.__setattr__(self, "values", tuple(sorted(items)))
 
     @classmethod
-    def of(cls, values: Mapping[str, Any] | None = None, /, *, name: str = "", **more: Any) -> Scenario:
+    def of(
+        cls, values: Mapping[str, Any] | None = None, /, *, name: str = "", **more: Any
+    ) -> Scenario:
         """A scenario from a mapping and/or keywords, e.g. ``Scenario.of(speed=25.0)``."""
         merged = {**dict(values or {}), **more}
         return cls(tuple(merged.items()), name=name)
@@ -232,7 +236,9 @@ def _scenario_value(name: str, value: Any) -> ScenarioValue:
         items = tuple(_scenario_value(name, v) for v in np.asarray(value, dtype=object).ravel())
         return tuple(float(v) for v in items)  # type: ignore[arg-type]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise ConfigTypeError(f"Scenario parameter {name!r} must be a number or numbers, got {value!r}")
+        raise ConfigTypeError(
+            f"Scenario parameter {name!r} must be a number or numbers, got {value!r}"
+        )
     if not math.isfinite(float(value)):
         raise ConfigError(f"Scenario parameter {name!r} must be finite, got {value!r}")
     return int(value) if isinstance(value, (int, np.integer)) else float(value)
@@ -264,7 +270,11 @@ class ScenarioChange:
 
     def __post_init__(self) -> None:
         step = self.step
-        if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 1:
+        if (
+            isinstance(step, (bool, np.bool_))
+            or not isinstance(step, (int, np.integer))
+            or step < 1
+        ):
             raise ConfigError(f"ScenarioChange.step must be an int >= 1, got {step!r}")
         if not isinstance(self.scenario, Scenario):
             raise ConfigTypeError(

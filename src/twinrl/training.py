@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions
 from twinrl.assists.base import Assist, StepContext, Vetting
+from twinrl.contract import Scenario, ScenarioChange
 from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.resources import check_memory, history_bytes
 from twinrl.storage.replay import Storage
@@ -61,6 +62,9 @@ class Run:
     storage: Storage | None = None
     """The run's storage space: the ``storage`` given to :func:`train`, else the agent's own
     replay storage (DQN), else None."""
+    scenario_changes: list[ScenarioChange] = field(default_factory=list)
+    """The scenario changes applied (``train``'s ``changes``); ``history["scenario"]`` then holds,
+    per iteration, how many had been applied (0: the env's own scenario)."""
 
 
 def train(
@@ -82,6 +86,7 @@ def train(
     storage: Storage | None = None,
     measure_fidelity: bool | None = None,
     start_below: float | None = None,
+    changes: Sequence[ScenarioChange] = (),
 ) -> Run:
     """Train ``agent`` for ``budget`` physical iterations with the given assists.
 
@@ -118,6 +123,11 @@ def train(
             until the twin's mean one-step reward error over the last :data:`START_WINDOW`
             physical steps is at most this (the twin is mirrored and measured meanwhile);
             :attr:`Run.twin_started` records the iteration. None: as soon as it is built.
+        changes: scenario changes of the physical network (paper 000, Section III-C): before
+            iteration ``change.step`` the env switches to ``change.scenario``
+            (``env.unwrapped.set_scenario``), so that step and the later ones run under it;
+            recorded in :attr:`Run.scenario_changes`, and the storage space tags the transitions
+            added from then on with the new scenario. Steps must increase and be <= ``budget``.
     """
     track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
     if measure_fidelity is not None:
@@ -130,6 +140,7 @@ def train(
         )
     check_memory(history_bytes(budget, 2 + len(track_info) + evaluate), "the history", "budget")
     env = gym.make(env) if isinstance(env, str) else env
+    pending = _check_changes(changes, budget, env)
     # the digital space, when an assist or the evaluation needs one (never None where used);
     # policies are judged on the physical system's own dynamics, never in an imperfect twin
     digital = cast(DigitalTwin, twin or (DigitalTwin(env) if assists or evaluate else None))
@@ -151,7 +162,12 @@ def train(
     obs, info = env.reset(seed=seed, options=reset_options)
     start = _episode_start(obs, info, judge if evaluate else None, env)
     fresh, last_action = True, None
+    _tag_scenario(storage, env)
     for i in _progress(range(1, budget + 1), progress):
+        if i in pending:  # the physical network changes scenario from this step on
+            env.unwrapped.set_scenario(pending[i].scenario)
+            log.run.scenario_changes.append(pending[i])
+            _tag_scenario(storage, env)
         # 1. the physical agent proposes; the identical domain mirrors s_t (once the twin is
         #    built); a vetting assist (SafeExploration) may replace a risky action
         if hasattr(agent, "begin_iteration"):
@@ -232,6 +248,34 @@ def pretrain_in_twin(
     env's). Continue with ``train(physical_env, agent, ...)``. The run's iterations are twin
     steps, not physical ones."""
     return train(twin.model_env(), agent, budget=budget, seed=seed, **train_args)
+
+
+def _check_changes(
+    changes: Sequence[ScenarioChange], budget: int, env: gym.Env[Any, Any]
+) -> dict[int, ScenarioChange]:
+    """``changes`` by step, checked: ScenarioChange items at increasing steps within the budget,
+    on an env with ``set_scenario``."""
+    if isinstance(changes, ScenarioChange) or not all(
+        isinstance(c, ScenarioChange) for c in changes
+    ):
+        raise ConfigTypeError(
+            f"changes must be a sequence of ScenarioChange, got {short_repr(changes)}"
+        )
+    steps = [c.step for c in changes]
+    if steps != sorted(set(steps)) or (steps and steps[-1] > budget):
+        raise ConfigError(
+            f"changes must be at strictly increasing steps in [1, budget={budget}], got {steps}"
+        )
+    if changes and not callable(getattr(env.unwrapped, "set_scenario", None)):
+        raise ConfigError(f"changes need an env with set_scenario(); {env.unwrapped} has none")
+    return {c.step: c for c in changes}
+
+
+def _tag_scenario(storage: Storage | None, env: gym.Env[Any, Any]) -> None:
+    """Tell the storage space the scenario its next transitions come from (if the env has one)."""
+    scenario = getattr(env.unwrapped, "scenario", None)
+    if storage is not None and isinstance(scenario, Scenario):
+        storage.set_scenario(scenario)
 
 
 def _error_keys(env: gym.Env[Any, Any]) -> tuple[str, ...]:
@@ -360,6 +404,10 @@ class _Log:
     def finish(self, twin: DigitalTwin | None) -> Run:
         for key in self.history:
             self.history[key] = self.history[key][: self.run.iterations]
+        if self.run.scenario_changes:
+            steps = [c.step for c in self.run.scenario_changes]
+            iterations = np.arange(1, self.run.iterations + 1)
+            self.history["scenario"] = np.searchsorted(steps, iterations, side="right") * 1.0
         self.run.twin_evaluations = twin.evaluations if twin is not None else 0
         self.run.wall_time = time.perf_counter() - self.start_time
         for key, values in self.history.items():

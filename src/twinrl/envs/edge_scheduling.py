@@ -44,7 +44,13 @@ class EdgeParams:
     """Parameters a digital twin may get wrong (``twinrl.twin.Fidelity.bias``): the uplink rate R
     and the server speed f_ser."""
 
-    scenario_fields: ClassVar[tuple[str, ...]] = ("rate", "f_ser", "d_range", "c_range", "eps_range")
+    scenario_fields: ClassVar[tuple[str, ...]] = (
+        "rate",
+        "f_ser",
+        "d_range",
+        "c_range",
+        "eps_range",
+    )
     """The scenario (``env.unwrapped.scenario``): the link and server speeds and the task size,
     complexity and deadline distributions. New task distributions apply at the next task draw."""
 

@@ -124,7 +124,9 @@ class MultiUAVParams:
         )
         set_field(self, "slot", check_float("slot", self.slot, 0.0, 1e6, low_open=True))
         set_field(
-            self, "user_spread", check_float("user_spread", self.user_spread, 0.0, 1.0, low_open=True)
+            self,
+            "user_spread",
+            check_float("user_spread", self.user_spread, 0.0, 1.0, low_open=True),
         )
         half = self.area_side / 2
         offset = check_float_tuple(

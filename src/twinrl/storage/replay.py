@@ -11,20 +11,28 @@ Discounts: every buffer has a float64 ``discount`` column. A batch added with
 discounts (k-step rows, ``gamma^k`` each, in [0, 1]) is stored as given. Reading returns
 ``discount=None`` when every returned row is NaN, so one-step-only users see exactly what they
 added; otherwise the array, with NaN in the rows that use the learner's own gamma.
+
+Scenarios: the storage also serves data "according to the characteristics of the current task"
+(Section II-A). :meth:`Storage.set_scenario` names the scenario the next transitions come from
+(``twinrl.train`` calls it at the start and at every scenario change), each stored transition
+keeps it, and ``sample(..., near=scenario)`` weights every stored transition by the similarity of
+its scenario to the given one, beside (within the parts of) the fixed mixture.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.checkpoint import check_state_dict
-from twinrl.contract import PHYSICAL, Transitions, pcg64_from_array, pcg64_to_array
-from twinrl.errors import CheckpointError
-from twinrl.validation import check_int
+from twinrl.contract import PHYSICAL, Scenario, Transitions, pcg64_from_array, pcg64_to_array
+from twinrl.errors import CheckpointError, ConfigError, ConfigTypeError
+from twinrl.validation import check_float, check_int
 
 MAX_CAPACITY = 10**9
 """Most transitions kept per domain (the memory check refuses what would not fit before that)."""
@@ -63,6 +71,47 @@ class Storage:
         self._size = np.zeros(self.n_domains, dtype=np.int64)
         self._next = np.zeros(self.n_domains, dtype=np.int64)
         self._arrays: dict[str, NDArray[Any]] | None = None
+        self._scenarios: list[Scenario] = []
+        self._current = -1  # index in _scenarios of the scenario of the next add; -1: none
+        self._stored_as: int | None = None
+
+    # --- scenarios ------------------------------------------------------------------------------
+    @property
+    def scenarios(self) -> list[Scenario]:
+        """Every scenario transitions were tagged with, in the order first named."""
+        return list(self._scenarios)
+
+    def set_scenario(self, scenario: Scenario | None) -> None:
+        """Tag the transitions added from now on with ``scenario`` (None: with none)."""
+        if scenario is None:
+            self._current = -1
+            return
+        if not isinstance(scenario, Scenario):
+            raise ConfigTypeError(f"set_scenario needs a Scenario, got {type(scenario).__name__}")
+        keys = [s.key() for s in self._scenarios]
+        if scenario.key() not in keys:
+            self._scenarios.append(scenario)
+            keys.append(scenario.key())
+        self._current = keys.index(scenario.key())
+
+    @contextmanager
+    def stored_as(self, source: int) -> Iterator[None]:
+        """Within the block, every added transition is stored under domain ``source`` (e.g. the
+        steps of pre-training in the twin, which the loop sees as "physical", as twin data)."""
+        self._check_domain(check_int("source", source, 0, MAX_DOMAINS))
+        before, self._stored_as = self._stored_as, source
+        try:
+            yield
+        finally:
+            self._stored_as = before
+
+    def scenario_tags(self, domain: int) -> NDArray[np.int64]:
+        """The scenario of each transition of ``domain`` (an index into :attr:`scenarios`, -1
+        for none), oldest first, like :meth:`domain`."""
+        self._check_domain(domain)
+        if self._arrays is None:
+            return np.zeros(0, dtype=np.int64)
+        return self._arrays["scenario"][domain, self._order(domain)].copy()
 
     # --- sizes ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -81,6 +130,8 @@ class Storage:
         batch = self._as_arrays(transitions)
         discount = self._discount_column(transitions)
         source = np.asarray(transitions.source)
+        if self._stored_as is not None:
+            source = np.full(source.shape, self._stored_as, dtype=np.int64)
         n = source.shape[0]
         if n == 0:
             return
@@ -101,6 +152,7 @@ class Storage:
                 arrays[name][domain, slots] = value[rows]
             arrays["source"][domain, slots] = domain
             arrays["discount"][domain, slots] = discount[rows]
+            arrays["scenario"][domain, slots] = self._current
             self._next[domain] = (self._next[domain] + rows.size) % self.capacity
             self._size[domain] = min(self.capacity, self._size[domain] + rows.size)
 
@@ -149,7 +201,8 @@ class Storage:
             }
             self._arrays["source"] = np.full(dims, -1, dtype=np.int64)
             self._arrays["discount"] = np.full(dims, np.nan)
-        stored = set(self._arrays) - {"source", "discount"}
+            self._arrays["scenario"] = np.full(dims, -1, dtype=np.int64)
+        stored = set(self._arrays) - {"source", "discount", "scenario"}
         if set(batch) != stored:
             raise ValueError(
                 "next_mask must be given in every add or in none (this storage "
@@ -168,12 +221,22 @@ class Storage:
     def domain(self, domain: int) -> Transitions:
         """Everything stored for one domain, oldest first."""
         self._check_domain(domain)
+        order = self._order(domain)
+        return self._gather(np.full(order.size, domain), order)
+
+    def _order(self, domain: int) -> NDArray[np.int64]:
+        """The slots of ``domain``'s stored transitions, oldest first."""
         size = int(self._size[domain])
         start = (self._next[domain] - size) % self.capacity
-        return self._gather(np.full(size, domain), (start + np.arange(size)) % self.capacity)
+        return np.asarray((start + np.arange(size)) % self.capacity, dtype=np.int64)
 
     def sample(
-        self, batch_size: int, mixture: Mapping[int | str, float] | None = None
+        self,
+        batch_size: int,
+        mixture: Mapping[int | str, float] | None = None,
+        *,
+        near: Scenario | None = None,
+        bandwidth: float = 0.1,
     ) -> Transitions:
         """Draw ``batch_size`` transitions (with replacement) in shuffled order.
 
@@ -181,16 +244,28 @@ class Storage:
         weights that are >= 0 and sum to 1, e.g. ``{0: 0.5, "twin": 0.5}``. The number drawn from
         each part is multinomial with those weights; within a part, every stored transition is
         equally likely. ``None`` samples uniformly over everything stored.
+
+        ``near`` (scenario-aware sampling): within each part, a stored transition is drawn with
+        probability proportional to ``near.similarity(its scenario, bandwidth)`` =
+        ``exp(-distance / bandwidth)`` instead of uniformly (see
+        :meth:`~twinrl.contract.Scenario.distance`); a transition stored without a scenario
+        counts as distance 1.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} is out of range; allowed: an int >= 1")
         parts, weights = self._parts(mixture)
+        similarity = None if near is None else self._similarity(near, bandwidth)
         counts = self.rng.multinomial(batch_size, weights)
         domains, slots = [], []
         for part, count in zip(parts, counts, strict=True):
             if count == 0:
+                continue
+            if similarity is not None:
+                d, s = self._weighted(part, int(count), similarity)
+                domains.append(d)
+                slots.append(s)
                 continue
             sizes = self._size[part]
             flat = self.rng.integers(0, sizes.sum(), size=count)
@@ -200,6 +275,46 @@ class Storage:
             slots.append(flat - start[which])
         order = self.rng.permutation(batch_size)
         return self._gather(np.concatenate(domains)[order], np.concatenate(slots)[order])
+
+    def _similarity(self, near: Scenario, bandwidth: float) -> NDArray[np.float64]:
+        """Similarity to ``near`` of each known scenario, indexed by tag + 1 (index 0: none)."""
+        if not isinstance(near, Scenario):
+            raise ConfigTypeError(f"near must be a Scenario, got {type(near).__name__}")
+        bandwidth = check_float("bandwidth", bandwidth, 0.0, 1e9, low_open=True)
+        known = [near.similarity(s, bandwidth) for s in self._scenarios]
+        return np.array([np.exp(-1.0 / bandwidth), *known])
+
+    def weights_near(
+        self, near: Scenario, bandwidth: float = 0.1, domains: Any = None
+    ) -> NDArray[np.float64]:
+        """The probability of each stored transition of ``domains`` (default: all) under
+        ``sample(..., near=near)`` within one part made of them: an array of shape
+        ``(K + 1, capacity)`` (0 for empty slots and other domains), summing to 1."""
+        part = np.arange(self.n_domains) if domains is None else np.atleast_1d(domains)
+        similarity = self._similarity(near, bandwidth)
+        out = np.zeros((self.n_domains, self.capacity))
+        for d in part:
+            order = self._order(int(d))
+            if self._arrays is not None:
+                out[d, order] = similarity[self._arrays["scenario"][d, order] + 1]
+        total = out.sum()
+        if total == 0:
+            raise ValueError("no transitions stored in those domains")
+        return out / total
+
+    def _weighted(
+        self, part: NDArray[np.int64], count: int, similarity: NDArray[np.float64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """``count`` draws from ``part``'s transitions, each with probability proportional to its
+        scenario's ``similarity``."""
+        if self._arrays is None:
+            raise ValueError("the storage is empty; add transitions first")
+        orders = [self._order(int(d)) for d in part]
+        domain = np.concatenate([np.full(o.size, d) for d, o in zip(part, orders, strict=True)])
+        slot = np.concatenate(orders)
+        w = similarity[self._arrays["scenario"][domain, slot] + 1]
+        pick = self.rng.choice(slot.size, size=count, p=w / w.sum())
+        return domain[pick], slot[pick]
 
     def _parts(
         self, mixture: Mapping[int | str, float] | None
@@ -275,6 +390,8 @@ class Storage:
             "size": self._size.copy(),
             "next": self._next.copy(),
             "rng": pcg64_to_array(dict(self._bitgen.state)),
+            "scenarios": _encode_scenarios(self._scenarios),
+            "current_scenario": np.array(self._current, dtype=np.int64),
         }
         for name, value in (self._arrays or {}).items():
             out[f"buffer.{name}"] = value.copy()
@@ -284,7 +401,8 @@ class Storage:
         """Restore :meth:`state_dict` output; capacity and domain count must match.
 
         A state without ``buffer.discount`` (written before discounts existed) loads as one-step
-        rows (NaN discounts).
+        rows (NaN discounts); one without ``scenarios``/``buffer.scenario`` (written before
+        scenarios existed) as transitions without a scenario.
 
         Raises:
             CheckpointError: a key is missing or unknown, capacity or domain count differ, an entry
@@ -313,11 +431,17 @@ class Storage:
             "capacity": ((), "i"), "n_domains": ((), "i"), "size": ((shape[0],), "i"),
             "next": ((shape[0],), "i"), "rng": ((6,), "i"),
         }  # fmt: skip
+        scenarios = _decode_scenarios(state.get("scenarios"))
+        if "scenarios" in state:
+            expected["scenarios"] = ((int(np.size(state["scenarios"])),), "i")
+            expected["current_scenario"] = ((), "i")
         given_buffers = [str(k) for k in state if str(k).startswith("buffer.")]
         if given_buffers:
             expected.update(_buffer_spec(state, shape))
             if "buffer.discount" not in state:  # written before discounts existed: one-step
                 expected.pop("buffer.discount")
+            if "buffer.scenario" not in state:  # written before scenarios existed
+                expected.pop("buffer.scenario")
         checked = check_state_dict(
             state, expected, owner="Storage", allow_nonfinite=("buffer.discount",)
         )
@@ -353,10 +477,40 @@ class Storage:
         }
         if given_buffers and "discount" not in buffers:
             buffers["discount"] = np.full(shape, np.nan)
+        if given_buffers and "scenario" not in buffers:
+            buffers["scenario"] = np.full(shape, -1, dtype=np.int64)
+        current = int(checked.get("current_scenario", np.array(-1)))
+        tags = buffers.get("scenario", np.zeros(0, dtype=np.int64))
+        if not -1 <= current < len(scenarios) or (
+            tags.size and not ((tags >= -1) & (tags < len(scenarios))).all()
+        ):
+            raise CheckpointError(
+                f"Storage state has scenario tags outside [-1, {len(scenarios) - 1}] (the "
+                "number of stored scenarios)"
+            )
         self._arrays = buffers or None
         self._size = np.array(size, dtype=np.int64)
         self._next = np.array(next_slot, dtype=np.int64)
         self._bitgen.state = rng_state
+        self._scenarios, self._current = scenarios, current
+
+
+def _encode_scenarios(scenarios: list[Scenario]) -> NDArray[np.uint8]:
+    """The scenarios as UTF-8 JSON bytes (a checkpoint holds arrays only, never pickles)."""
+    text = json.dumps([[list(pair) for pair in s.values] for s in scenarios])
+    return np.frombuffer(text.encode(), dtype=np.uint8).copy()
+
+
+def _decode_scenarios(data: Any) -> list[Scenario]:
+    """The inverse of :func:`_encode_scenarios` (None: no scenarios)."""
+    if data is None:
+        return []
+    try:
+        raw = json.loads(np.asarray(data, dtype=np.uint8).tobytes().decode())
+        return [Scenario.of({n: tuple(v) if isinstance(v, list) else v for n, v in items})
+                for items in raw]  # fmt: skip
+    except (ValueError, TypeError, ConfigError) as err:
+        raise CheckpointError(f"Storage state entry 'scenarios' is not valid ({err})") from err
 
 
 def _buffer_spec(
@@ -374,7 +528,7 @@ def _buffer_spec(
     spec = {
         "obs": ((*dims, *obs), "fib"), "action": ((*dims, *rows("action")), "i"),
         "reward": (dims, "f"), "next_obs": ((*dims, *obs), "fib"), "terminated": (dims, "b"),
-        "source": (dims, "i"), "discount": (dims, "f"),
+        "source": (dims, "i"), "discount": (dims, "f"), "scenario": (dims, "i"),
     }  # fmt: skip
     if "buffer.next_mask" in state:
         spec["next_mask"] = ((*dims, *rows("next_mask")), "ib")
