@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "baselines": 6,
     "assists": 7,
     "training": 8,
+    "adaptation": 9,
     "algorithms": 9,
     "testing": 9,
     "config": 10,

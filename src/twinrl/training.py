@@ -165,7 +165,7 @@ def train(
     _tag_scenario(storage, env)
     for i in _progress(range(1, budget + 1), progress):
         if i in pending:  # the physical network changes scenario from this step on
-            env.unwrapped.set_scenario(pending[i].scenario)
+            cast(Any, env.unwrapped).set_scenario(pending[i].scenario)
             log.run.scenario_changes.append(pending[i])
             _tag_scenario(storage, env)
         # 1. the physical agent proposes; the identical domain mirrors s_t (once the twin is
@@ -240,14 +240,56 @@ class _StartGate:
 
 
 def pretrain_in_twin(
-    twin: DigitalTwin, agent: Agent, *, budget: int, seed: int | None = None, **train_args: Any
+    twin: DigitalTwin,
+    agent: Agent,
+    *,
+    budget: int,
+    seed: int | None = None,
+    scenarios: Sequence[Scenario] = (),
+    **train_args: Any,
 ) -> Run:
     """Pre-train ``agent`` in the digital space only (paper 000, Sections III-C and V-A: treat the
     twin and the physical network as similar MDPs, pre-train in the twin, fine-tune physically):
     :func:`train` on a private env that runs the twin's model (its parameters, not the physical
     env's). Continue with ``train(physical_env, agent, ...)``. The run's iterations are twin
-    steps, not physical ones."""
-    return train(twin.model_env(), agent, budget=budget, seed=seed, **train_args)
+    steps, not physical ones.
+
+    With ``scenarios`` (e.g. from :class:`twinrl.envs.ScenarioSampler`), the agent pre-trains
+    across twins of them (Section III-C: a jump-start for scenarios not seen yet): the model env
+    runs each for an equal share of the budget, in order (:func:`train`'s ``changes``, at episode
+    boundaries where the env has a fixed ``episode_steps``). A ``storage`` in ``train_args``
+    keeps these transitions as twin data (domain 1), each tagged with its scenario."""
+    env = twin.model_env()
+    changes: list[ScenarioChange] = []
+    if scenarios:
+        if "changes" in train_args:
+            raise ConfigError("give scenarios or changes to pretrain_in_twin, not both")
+        if isinstance(scenarios, Scenario) or not all(isinstance(x, Scenario) for x in scenarios):
+            raise ConfigTypeError(
+                f"scenarios must be a sequence of Scenario, got {short_repr(scenarios)}"
+            )
+        if len(scenarios) > budget:
+            raise ConfigError(f"{len(scenarios)} scenarios need a budget of at least as many steps")
+        cast(Any, env.unwrapped).set_scenario(scenarios[0])
+        unit = max(1, int(getattr(env.unwrapped, "episode_steps", 1)))
+        starts = [
+            1 + unit * round(k * budget / len(scenarios) / unit) for k in range(1, len(scenarios))
+        ]
+        if len(set(starts)) != len(starts) or (
+            starts and not 1 < starts[0] <= starts[-1] <= budget
+        ):
+            raise ConfigError(
+                f"budget={budget} is too small to give each of {len(scenarios)} scenarios at "
+                f"least one episode of {unit} steps; raise the budget or give fewer scenarios"
+            )
+        changes = [ScenarioChange(step, sc) for step, sc in zip(starts, scenarios[1:], strict=True)]
+    storage = train_args.get("storage")
+    if storage is None:
+        return train(env, agent, budget=budget, seed=seed, changes=changes, **train_args)
+    if storage.n_domains < 2:
+        raise ConfigError("pre-training stores twin data: give a Storage with n_twin_domains >= 1")
+    with storage.stored_as(1):
+        return train(env, agent, budget=budget, seed=seed, changes=changes, **train_args)
 
 
 def _check_changes(
@@ -407,7 +449,8 @@ class _Log:
         if self.run.scenario_changes:
             steps = [c.step for c in self.run.scenario_changes]
             iterations = np.arange(1, self.run.iterations + 1)
-            self.history["scenario"] = np.searchsorted(steps, iterations, side="right") * 1.0
+            applied = np.searchsorted(steps, iterations, side="right")
+            self.history["scenario"] = applied.astype(np.float64)
         self.run.twin_evaluations = twin.evaluations if twin is not None else 0
         self.run.wall_time = time.perf_counter() - self.start_time
         for key, values in self.history.items():

@@ -89,7 +89,7 @@ class APSelectionEnv(Snapshots, Scenarios, gym.Env[Any, int]):
 
     def __init__(self, **kwargs: Any) -> None:
         self.params = APSelectionParams(**kwargs)
-        self.action_space, self.observation_space = self.spaces_for(self.params)  # type: ignore[assignment]
+        self.action_space, self.observation_space = self.spaces_for(self.params)
         self._state: APSelectionState | None = None
 
     def spaces_for(self, params: APSelectionParams) -> tuple[spaces.Space[Any], spaces.Space[Any]]:

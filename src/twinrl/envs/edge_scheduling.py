@@ -294,7 +294,7 @@ class EdgeSchedulingEnv(Snapshots, Scenarios, gym.Env[Any, int]):
 
     def __init__(self, **kwargs: Any) -> None:
         self.params = EdgeParams(**kwargs)
-        self.action_space, self.observation_space = self.spaces_for(self.params)  # type: ignore[assignment]
+        self.action_space, self.observation_space = self.spaces_for(self.params)
         self._state: EdgeState | None = None
         self._tasks: NDArray[np.float64] | None = None
 

@@ -115,7 +115,7 @@ class ScenarioSampler:
                 f"ScenarioSampler needs an env of twinrl.envs (or its params), got "
                 f"{short_repr(env)}; known: {[t.__name__ for t in _SAMPLERS]}"
             )
-        self.params = params
+        self.params: Any = params
         self.spread = check_float("spread", spread, 0.0, 1.0)
         self.fail_prob = check_float("fail_prob", fail_prob, 0.0, 1.0)
         if self.fail_prob and not isinstance(params, APSelectionParams):
