@@ -233,8 +233,10 @@ class Scenario:
 def _scenario_value(name: str, value: Any) -> ScenarioValue:
     """``value`` as a plain number or tuple of floats (numpy scalars and lists accepted)."""
     if isinstance(value, (list, tuple, np.ndarray)):
-        items = tuple(_scenario_value(name, v) for v in np.asarray(value, dtype=object).ravel())
+        items = tuple(_scenario_value(name, v) for v in np.ravel(np.asarray(value, dtype=object)))
         return tuple(float(v) for v in items)  # type: ignore[arg-type]
+    if type(value) is float and math.isfinite(value):  # the common case, fast
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise ConfigTypeError(
             f"Scenario parameter {name!r} must be a number or numbers, got {value!r}"

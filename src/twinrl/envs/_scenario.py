@@ -30,7 +30,11 @@ class Scenarios:
     def scenario(self) -> Scenario:
         """The current values of the env's scenario parameters."""
         p = self.params
-        return Scenario.of({name: getattr(p, name) for name in p.scenario_fields})
+        cached = self.__dict__.get("_scenario_of")
+        if cached is None or cached[0] is not p:  # built once per params object (params are frozen)
+            cached = (p, Scenario.of({name: getattr(p, name) for name in p.scenario_fields}))
+            self.__dict__["_scenario_of"] = cached
+        return cached[1]
 
     def set_scenario(self, scenario: Scenario) -> None:
         """Run under ``scenario`` from the next step on (the parameters it gives change, the
