@@ -58,7 +58,9 @@ def fidelity_jump(errors: ArrayLike, *, window: int = 20, rise: float) -> int | 
 class ScenarioAdaptation:
     """An assist: when the synced twin reads a new physical scenario, re-train the agent in a twin
     of it (:func:`~twinrl.training.pretrain_in_twin` with ``scenarios=[new]``) for ``budget`` twin
-    steps before the next physical step.
+    steps before the next physical step. The twin of the new scenario is the twin's model
+    (:meth:`~twinrl.twin.DigitalTwin.model_env`, its own values of the other parameters) with the
+    scenario values the sync read. The twin's own model for other assists is not rebuilt.
 
     Args:
         budget: twin steps of re-training per detected change.
