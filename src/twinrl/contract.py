@@ -205,8 +205,11 @@ class Scenario:
 
     def key(self) -> str:
         """A stable identifier of the values (16 hex digits of a SHA-256 of their canonical
-        JSON): the same across runs, processes and machines; the ``name`` does not enter it."""
-        text = json.dumps([[n, v] for n, v in self.values], separators=(",", ":"))
+        JSON, every number as a float): the same across runs, processes and machines, equal
+        exactly when the scenarios are equal; the ``name`` does not enter it."""
+        canonical = [[n, [x + 0.0 for x in v] if isinstance(v, tuple) else v + 0.0]
+                     for n, v in self.values]  # fmt: skip
+        text = json.dumps(canonical, separators=(",", ":"))  # 20 and 20.0, -0.0 and 0.0 agree
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def distance(self, other: Scenario) -> float:

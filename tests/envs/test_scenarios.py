@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from twinrl.contract import Scenario, ScenarioChange
 from twinrl.envs import ENV_IDS, ScenarioSampler
@@ -20,7 +23,8 @@ def test_scenario_is_order_free_and_its_key_is_stable() -> None:
     assert a.values == (("ap_rates", (1.0, 2.0)), ("speed", 20.0))
     assert a.key() == Scenario.of(ap_rates=(1.0, 2.0), speed=20.0).key()
     assert a.key() != Scenario.of(ap_rates=(1.0, 2.5), speed=20.0).key()
-    assert b.key() != a.key()  # 20 (int) vs 20.0: the value type is part of the JSON
+    assert b.key() == a.key() and a == b  # 20 == 20.0, as Python compares them
+    assert Scenario.of(x=-0.0).key() == Scenario.of(x=0.0).key()
     assert a == Scenario.of(ap_rates=(1.0, 2.0), speed=20.0)  # the name is only a label
     assert a["speed"] == 20.0 and a.as_dict()["ap_rates"] == (1.0, 2.0)
 
@@ -142,3 +146,23 @@ def test_the_sampler_refuses_other_envs_and_misplaced_options() -> None:
         ScenarioSampler(gym.make("CartPole-v1"))
     with pytest.raises(ConfigError, match="fail_prob"):
         ScenarioSampler("twinrl/MultiUAV-v0", fail_prob=0.1)
+
+
+_values = st.one_of(
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.tuples(st.floats(-1e6, 1e6, allow_nan=False), st.floats(-1e6, 1e6, allow_nan=False)),
+)
+
+
+@given(
+    st.dictionaries(st.sampled_from("abc"), _values),
+    st.dictionaries(st.sampled_from("abc"), _values),
+)
+def test_distance_is_a_symmetric_score_in_0_1_that_is_0_for_equal_values(
+    x: dict[str, Any], y: dict[str, Any]
+) -> None:
+    a, b = Scenario.of(x), Scenario.of(y)
+    d = a.distance(b)
+    assert 0.0 <= d <= 1.0 and d == b.distance(a)
+    assert a.distance(Scenario.of(dict(x))) == 0.0
+    assert (a.key() == b.key()) == (a == b)
