@@ -146,7 +146,8 @@ def write_adaptation(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         "# Scenario adaptation: pre-training across scenarios and re-training after a change "
         "(issue 13)", "",
         f"Access-point selection, tabular Q-learning, {size['seeds']} paired seeds "
-        f"({size['name']} preset{stats.seed_warning(size['seeds'])}). Every policy is judged on "
+        f"({size['name']} preset{'; ' * stats.too_few_seeds(size['seeds'])}"
+        f"{stats.seed_warning(size['seeds'])}). Every policy is judged on "
         "the physical system: the greedy policy's mean reward per task over 10 passes of the "
         f"road in the current scenario, every {size['eval_every']} physical episodes. Held-out: "
         f"{size['episodes']} physical episodes on a scenario never trained on; the twin arms "
@@ -158,15 +159,16 @@ def write_adaptation(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         f"Times to a level: the curve smoothed over {SMOOTH} evaluations must stay within "
         f"{RTOL:.0%} of the same seed's scratch final level; censored runs count the budget + "
         "one interval.", "",
-        "| part | arm | " + " | ".join(lb for _, lb, _ in OUTCOMES["held-out"]) + " / "
-        + " | ".join(lb for _, lb, _ in OUTCOMES["change"]) + " | twin steps | prior physical "
-        "steps |", "|---|---|---|---|---|---|---|",
     ]  # fmt: skip
-    for r in arms:
-        cells = [str(metrics.Estimate(**_est(r[k]))) for k, _, _ in OUTCOMES[r["part"]]]
-        cells += [""] * (3 - len(cells))
-        lines.append(f"| {r['part']} | {r['arm']} | " + " | ".join(cells)
-                     + f" | {r['twin_steps']['mean']:.0f} | {r['prior_physical_steps']['mean']:.0f} |")  # fmt: skip
+    for part in ("held-out", "change"):
+        lines += ["", f"**{part}**: mean ± 95% CI over seeds", "",
+                  "| arm | " + " | ".join(lb for _, lb, _ in OUTCOMES[part])
+                  + " | twin steps | prior physical steps |",
+                  "|---" * (3 + len(OUTCOMES[part])) + "|"]  # fmt: skip
+        for r in (r for r in arms if r["part"] == part):
+            cells = [str(metrics.Estimate(**_est(r[k]))) for k, _, _ in OUTCOMES[part]]
+            lines.append(f"| {r['arm']} | " + " | ".join(cells) + f" | {r['twin_steps']['mean']:.0f}"
+                         f" | {r['prior_physical_steps']['mean']:.0f} |")  # fmt: skip
     lines += ["", "Paired differences, arm minus reference: mean ± 95% CI (Student t), IQM "
               "[95% stratified bootstrap CI], P(arm better) [CI]; verdict from the t interval "
               f"(at least {metrics.MIN_SEEDS_TO_DECIDE} seeds).", "",
