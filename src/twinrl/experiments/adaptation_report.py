@@ -90,6 +90,8 @@ def _after(run: dict[str, Any], before: int) -> tuple[list[int], list[float]]:
 
 def _verdict(diff: metrics.Estimate, lower_is_better: bool) -> str:
     v = metrics.verdict(diff, 0.0, higher_is_better=not lower_is_better)
+    if v == metrics.UNDECIDED and diff.n >= metrics.MIN_SEEDS_TO_DECIDE:
+        return "undecided (the CI includes 0)"
     return {metrics.MET: "better", metrics.NOT_MET: "WORSE"}.get(v, v)
 
 
