@@ -100,5 +100,5 @@ def test_stored_as_puts_a_block_under_another_domain() -> None:
         s.add(_batch(3, 0, 0))
     s.add(_batch(1, 0, 3))
     assert s.sizes.tolist() == [1, 0, 3]
-    with pytest.raises(ValueError, match="domain 3"), s.stored_as(3):
+    with pytest.raises(ValueError, match="source=3"), s.stored_as(3):
         pass
