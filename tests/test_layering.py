@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "assists": 7,
     "resume": 7,
     "training": 8,
+    "adaptation": 9,
     "algorithms": 9,
     "testing": 9,
     "tblog": 9,

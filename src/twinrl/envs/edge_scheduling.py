@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from twinrl.contract import DomainSteps, Measured
 from twinrl.envs import edge_kernels as k
+from twinrl.envs._scenario import Scenarios
 from twinrl.envs._state import Snapshots
 from twinrl.errors import ConfigError
 from twinrl.validation import (
@@ -42,6 +43,16 @@ class EdgeParams:
     twin_params: ClassVar[tuple[str, ...]] = ("rate", "f_ser")
     """Parameters a digital twin may get wrong (``twinrl.twin.Fidelity.bias``): the uplink rate R
     and the server speed f_ser."""
+
+    scenario_fields: ClassVar[tuple[str, ...]] = (
+        "rate",
+        "f_ser",
+        "d_range",
+        "c_range",
+        "eps_range",
+    )
+    """The scenario (``env.unwrapped.scenario``): the link and server speeds and the task size,
+    complexity and deadline distributions. New task distributions apply at the next task draw."""
 
     n_tasks: int = 8
     """N, the number of tasks generated per frame: an integer in [1, 64]; at most 10 in the
@@ -283,7 +294,7 @@ def validate_action(params: EdgeParams, state: EdgeState, action: Any) -> int:
     return action
 
 
-class EdgeSchedulingEnv(Snapshots, gym.Env[Any, int]):
+class EdgeSchedulingEnv(Snapshots, Scenarios, gym.Env[Any, int]):
     """Edge task scheduling, ``twinrl/EdgeScheduling-v0``.
 
     ## Description
@@ -331,19 +342,24 @@ class EdgeSchedulingEnv(Snapshots, gym.Env[Any, int]):
 
     def __init__(self, **kwargs: Any) -> None:
         self.params = EdgeParams(**kwargs)
-        p = self.params
-        self.action_space = spaces.Discrete(p.n_actions)  # type: ignore[assignment]
+        self.action_space, self.observation_space = self.spaces_for(self.params)
+        self._state: EdgeState | None = None
+        self._tasks: NDArray[np.float64] | None = None
+
+    def spaces_for(self, params: EdgeParams) -> tuple[spaces.Space[Any], spaces.Space[Any]]:
+        """The action and observation spaces under ``params`` (the ``features`` bounds depend on
+        the task distributions, so there a scenario change of them is refused)."""
+        p = params
         if p.observation == "index":
             n_obs = 1 if p.formulation == "order" else k.num_prefixes(p.n_tasks)
-            self.observation_space: spaces.Space[Any] = spaces.Discrete(n_obs)
+            observation: spaces.Space[Any] = spaces.Discrete(n_obs)
         else:
             # Both times are at most N * (d_max / R + d_max c_max / f_ser), scaled by eps_max.
             t_max = p.n_tasks * (p.d_range[1] / p.rate + p.d_range[1] * p.c_range[1] / p.f_ser)
             high = max(1.0, (t_max + p.eps_range[1]) / task_time_scale(p))
             size = FEATURES_PER_TASK * p.n_tasks + 2
-            self.observation_space = spaces.Box(-high, high, (size,), np.float32)
-        self._state: EdgeState | None = None
-        self._tasks: NDArray[np.float64] | None = None
+            observation = spaces.Box(-high, high, (size,), np.float32)
+        return spaces.Discrete(p.n_actions), observation
 
     # --- twinnable interface --------------------------------------------------------------------
     state_type = EdgeState

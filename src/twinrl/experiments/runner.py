@@ -24,6 +24,8 @@ from twinrl import __version__
 from twinrl.checkpoint.results import KeptResults, read_results, result_line
 from twinrl.errors import ConfigError, short_repr
 from twinrl.experiments import (
+    adaptation_report,
+    adaptation_study,
     ap_figures,
     construction_report,
     construction_study,
@@ -82,6 +84,7 @@ GROUPS: dict[str, Group] = {
     "fidelity": Group(fidelity_study.run_preset),
     "construction": Group(construction_study.run_preset),
     "scale": Group(scale_study.run_preset),
+    "adaptation": Group(adaptation_study.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
@@ -145,6 +148,15 @@ EXPERIMENTS: dict[str, Experiment] = {
         scale_report.write_scale,
         needs=("torch",),
         extra="torch",
+        default=False,
+    ),
+    "adaptation": Experiment(
+        "scenario adaptation on access points: pre-training in twins of sampled scenarios vs "
+        "fine-tuning without a twin vs scratch on a held-out scenario (jump-start, episodes to "
+        "converge), re-training in a twin after a mid-run change (episodes to recover), "
+        "scenario-aware vs uniform storage replay",
+        "adaptation",
+        adaptation_report.write_adaptation,
         default=False,
     ),
 }
