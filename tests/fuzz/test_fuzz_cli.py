@@ -20,7 +20,7 @@ from typing import Any
 
 import gymnasium as gym
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import twinrl
@@ -161,7 +161,8 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 def _check_cli(option: tuple[str, str, str], value: str, tmp_path: Path) -> None:
     command, dest, flag = option
-    assume(value not in VALID.get((command, dest), set()))
+    if value in VALID.get((command, dest), set()):  # a valid value: nothing to refuse
+        return
     root = tmp_path / f"ex{next(_counter)}"
     root.mkdir()
     out = root / "out"
