@@ -25,6 +25,7 @@ from twinrl.envs.uav_dynamics import (
     encode_action,
     initial_state,
     observe,
+    observe_per_uav,
     reseed,
     step_batch,
     user_rates,
@@ -54,6 +55,8 @@ class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
     ``Box`` of float32 (see :func:`observe`): ``2 M`` UAV coordinates and ``2 N`` user
     coordinates divided by ``area_side`` (in [0, 1]); with a ``sensing_radius``, users out of
     every UAV's range read ``(-1, -1)``, followed by N visibility flags.
+    ``observation="per_uav"``: one block per UAV, the network as that UAV sees it (offsets in
+    [-1, 1], nearest first, see :func:`observe_per_uav`).
 
     ## Rewards
     The mean user rate after the move, in Mbit/s, minus ``reward_centre`` (0 by default;
@@ -72,7 +75,8 @@ class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
     The fields of :class:`MultiUAVParams`, as keyword arguments.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version; the ``observation="per_uav"`` option added later (the default
+      observation is unchanged).
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium convention
@@ -84,7 +88,7 @@ class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
             self.action_space: spaces.Space[Any] = spaces.MultiDiscrete([N_MOVES] * p.n_uavs)
         else:
             self.action_space = spaces.Discrete(p.n_flat_actions)
-        low = 0.0 if p.sensing_radius is None else HIDDEN
+        low = 0.0 if p.sensing_radius is None and p.observation == "absolute" else HIDDEN
         self.observation_space = spaces.Box(low, 1.0, (p.obs_size,), np.float32)
         self._state: MultiUAVState | None = None
 
@@ -195,6 +199,7 @@ __all__ = [
     "encode_action",
     "initial_state",
     "observe",
+    "observe_per_uav",
     "reseed",
     "step_batch",
     "user_rates",
