@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+import twinrl  # noqa: F401  (registers the envs)
 from tests.agents.test_dqn import MULTI, bandit, batch, known_q_agent
 from twinrl.agents import DQN, DQNConfig, Transitions
 from twinrl.errors import ConfigError
@@ -121,6 +122,12 @@ def test_bad_options_name_the_value() -> None:
         DQNConfig(shared_branches="yes")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="5 entries do not split into 2 branches"):
         DQN(5, MULTI, DQNConfig(shared_branches=True), rng=0)
+    # an env must declare its observation as one block per branch (MultiUAV: per_uav)
+    shared = DQNConfig(hidden=(4,), shared_branches=True)
+    with pytest.raises(ConfigError, match=r"observation_blocks=None.*observation='per_uav'"):
+        DQN.for_env(gym.make("twinrl/MultiUAV-v0"), shared, rng=0)
+    per_uav = gym.make("twinrl/MultiUAV-v0", observation="per_uav")
+    assert DQN.for_env(per_uav, shared, rng=0).q_values(per_uav.reset(seed=0)[0]).shape == (4, 5)
     # a Discrete space is one branch: shared_branches is allowed and sees the whole observation
     agent = DQN(3, gym.spaces.Discrete(4), DQNConfig(hidden=(4,), shared_branches=True), rng=0)
     assert agent.q_values(np.zeros(3)).shape == (1, 4)

@@ -131,10 +131,20 @@ class DQN:
         *,
         rng: np.random.Generator | np.random.SeedSequence | int | None = None,
     ) -> DQN:
-        """A DQN sized for ``env``: a ``Box`` observation and a (Multi)Discrete action space."""
+        """A DQN sized for ``env``: a ``Box`` observation and a (Multi)Discrete action space.
+        With ``shared_branches`` the env must say its observation is one block per branch
+        (``env.unwrapped.observation_blocks``, e.g. MultiUAV's ``observation="per_uav"``)."""
         space = env.observation_space
         if not isinstance(space, gym.spaces.Box):
             raise TypeError(f"DQN needs a Box observation space, got {space}")
+        blocks = getattr(env.unwrapped, "observation_blocks", None)
+        branches = action_branches(env.action_space)[0]
+        if config is not None and config.shared_branches and branches > 1 and blocks != branches:
+            raise ConfigError(
+                f"shared_branches=true needs an observation of one block per action branch "
+                f"({branches}); this env's has observation_blocks={blocks} (for MultiUAV set "
+                "observation='per_uav')"
+            )
         return cls(int(np.prod(space.shape)), env.action_space, config, rng=rng)
 
     # --- acting ---------------------------------------------------------------------------------

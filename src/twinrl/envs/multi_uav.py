@@ -97,6 +97,12 @@ class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
         """Slots per episode (the truncation time)."""
         return self.params.episode_steps
 
+    @property
+    def observation_blocks(self) -> int | None:
+        """Equal observation blocks, one per UAV (``observation="per_uav"``), else None: what a
+        network shared by the action branches needs (``DQNConfig.shared_branches``)."""
+        return self.params.n_uavs if self.params.observation == "per_uav" else None
+
     def reseed_domain(self, state: MultiUAVState, key: int) -> MultiUAVState:
         """``state`` with its own mobility noise ``key``: a digital domain that does not know the
         physical future (used by ``PredictiveTargets`` for its m trajectories)."""
