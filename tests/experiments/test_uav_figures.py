@@ -202,6 +202,11 @@ def test_paired_difference_by_hand_and_verdicts() -> None:
     assert uav_figures._sign(Estimate(-0.5, 0.4, 5)) is False
     assert uav_figures._sign(Estimate(0.5, 0.6, 5)) is None
     assert uav_figures._sign(Estimate(0.5, 0.0, 1)) is None  # one seed: no interval, no verdict
+    # fewer than 5 seeds decide nothing, however narrow the interval
+    assert uav_figures._sign(Estimate(0.5, 0.01, 4)) is None
+    assert uav_figures._verdict(Estimate(0.5, 0.01, 4)) == "too few seeds to decide"
+    assert uav_figures._verdict(Estimate(-0.5, 0.01, 5)) == "NOT met"
+    assert "(higher: too few seeds to decide)" in uav_figures._claim(runs, "A", "B")
 
 
 def test_beats_kmeans_by_hand() -> None:

@@ -236,7 +236,7 @@ brackets. *Paired* differences are taken per seed (every method sees the same us
 for a seed), then mean ± 95% CI over seeds; *mean training rate* is the mean over all training
 episodes (higher: learned faster). A claim is *met* when the 95% CI of the paired difference of the
 greedy rate (higher) or of the mean training rate (faster) lies above 0, *NOT met* when it lies
-below 0, and *not resolved* when it contains 0 (or there is only one seed). *Normalized* = greedy
+below 0, *not resolved* when it contains 0, and *too few seeds to decide* on fewer than 5 seeds. *Normalized* = greedy
 rate / the static k-means placement's rate on the same evaluation episodes, mean over seeds.
 *Greedy rate IQM* = interquartile mean over seeds (floor(n/4) seeds dropped at each end, as
 rliable) with a 95% stratified bootstrap interval; *P(greedy rate > DQL's)* = the share of
@@ -247,8 +247,9 @@ docs/metrics.md). A claim resting on fewer than 5 seeds says so."""
 
 def _sign(d: metrics.Estimate) -> bool | None:
     """True if the 95% CI of a difference lies above 0, False if below, None if it contains 0 or
-    rests on fewer than 2 seeds (no interval)."""
-    if d.n < 2:
+    rests on fewer than :data:`metrics.MIN_SEEDS_TO_DECIDE` seeds (the quick preset decides
+    nothing)."""
+    if d.n < metrics.MIN_SEEDS_TO_DECIDE:
         return None
     if d.mean - d.half_width > 0:
         return True
@@ -257,8 +258,10 @@ def _sign(d: metrics.Estimate) -> bool | None:
     return None
 
 
-def _verdict(ok: bool | None) -> str:
-    return {True: "met", False: "NOT met", None: "not resolved (the 95% CI contains 0)"}[ok]
+def _verdict(d: metrics.Estimate) -> str:
+    if d.n < metrics.MIN_SEEDS_TO_DECIDE:
+        return metrics.UNDECIDED
+    return {True: "met", False: "NOT met", None: "not resolved (the 95% CI contains 0)"}[_sign(d)]
 
 
 def _signed(d: metrics.Estimate) -> str:
@@ -271,8 +274,8 @@ def _claim(runs: list[dict[str, Any]], a: str, b: str) -> str:
     greedy, mean = paired(runs, a, b, "greedy"), paired(runs, a, b, "mean")
     above = improvement(runs, a, b)
     return (
-        f"greedy rate {_signed(greedy)} Mbit/s (higher: {_verdict(_sign(greedy))}), mean "
-        f"training rate {_signed(mean)} Mbit/s (faster: {_verdict(_sign(mean))}), "
+        f"greedy rate {_signed(greedy)} Mbit/s (higher: {_verdict(greedy)}), mean "
+        f"training rate {_signed(mean)} Mbit/s (faster: {_verdict(mean)}), "
         f"P(greedy rate {a} > {b}) = {above}{_warn(min(greedy.n, above.n))}"
     )
 
@@ -308,7 +311,7 @@ def _fig5_checks(summary: dict[str, Any], by_label: dict[str, dict[str, Any]]) -
     checks.append(
         f"DT-DQL improves with k = {', '.join(map(str, KS))}: greedy rates "
         f"{', '.join(f'{r:.3f}' for r in rates)}; k={max(KS)} - k={min(KS)} {_signed(gain)} "
-        f"(paired): {_verdict(_sign(gain))}{_warn(gain.n)}"
+        f"(paired): {_verdict(gain)}{_warn(gain.n)}"
     )
     for k in KS:
         if k > 1:
