@@ -28,7 +28,8 @@ ALGORITHMS = {
     "dtaql": "DT-assisted asynchronous Q-learning: TwinAgents(n_agents, sync_every) (Alg. 1)",
     "dtaql-visit": "dtaql with line 12 read per entry: each Q entry averaged over the agents that "
     "updated it since the last sharing (TwinAgents(average='visit'))",
-    "dqn": "deep Q-learning (torch extra), factorized per-branch Q-head, no twin",
+    "dqn": "deep Q-learning (torch extra), per-branch Q-head (branch mean, or the VDN sum with "
+    "agent.head=sum), no twin",
     "dt-dqn": "DQN with PredictiveTargets(k, m): k-step targets over m twin trajectories",
     "nstep-dqn": "n-step DQN with n = k on the physical trajectory (the baseline for dt-dqn)",
 }

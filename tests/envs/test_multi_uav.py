@@ -205,8 +205,13 @@ def test_episode_is_truncated_after_episode_steps() -> None:
 
 @pytest.mark.parametrize("action_space", ["multi", "flat"])
 @pytest.mark.parametrize("sensing_radius", [None, 20.0])
-def test_passes_gymnasium_check_env(action_space: str, sensing_radius: float | None) -> None:
-    env = gym.make(ENV_ID, action_space=action_space, sensing_radius=sensing_radius)
+@pytest.mark.parametrize("observation", ["absolute", "per_uav"])
+def test_passes_gymnasium_check_env(
+    action_space: str, sensing_radius: float | None, observation: str
+) -> None:
+    env = gym.make(
+        ENV_ID, action_space=action_space, sensing_radius=sensing_radius, observation=observation
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env.unwrapped, skip_render_check=True)
@@ -220,10 +225,15 @@ def test_every_registered_env_passes_check_env_with_defaults(env_id: str) -> Non
 
 
 @pytest.mark.parametrize("backend", ["vectorized", "serial"])
-@pytest.mark.parametrize("sensing_radius", [None, 30.0])
-def test_flat_env_is_twinnable_and_twins_match(backend: str, sensing_radius: float | None) -> None:
+@pytest.mark.parametrize(
+    ("sensing_radius", "observation"), [(None, "absolute"), (30.0, "absolute"), (30.0, "per_uav")]
+)
+def test_flat_env_is_twinnable_and_twins_match(
+    backend: str, sensing_radius: float | None, observation: str
+) -> None:
     # The conformance kit samples integer actions, hence the flat action space.
-    env = gym.make(ENV_ID, action_space="flat", sensing_radius=sensing_radius, episode_steps=20)
+    env = gym.make(ENV_ID, action_space="flat", sensing_radius=sensing_radius, episode_steps=20,
+                   observation=observation)  # fmt: skip
     check_twinnable(env, steps=25)
     check_twin_matches(env, DigitalTwin(env, backend=backend), steps=45)
 
@@ -310,6 +320,7 @@ def test_reset_user_positions_option() -> None:
         ({"reward_centre": float("nan")}, "reward_centre"),
         ({"reward_centre": float("inf")}, "reward_centre"),
         ({"action_space": "box"}, "action_space"),
+        ({"observation": "relative"}, "observation='relative'"),
         ({"action_space": "flat", "n_uavs": 9}, "n_uavs"),
     ],
 )

@@ -40,10 +40,14 @@ def test_runs_cover_every_variant_and_report_uncentred_rates(summary: dict) -> N
         assert r["twin_evaluations"] == twin_steps
     by = {(r["label"], r["seed"]): r["episode_return"] for r in summary["runs"]}
     seed = summary["runs"][0]["seed"]
-    # the same env seeds: the first episode (before learning starts at step 37) is identical for
-    # dqn and dt-dqn, and the twin's k-step rows change what DT-DQL learns afterwards
-    assert by[("DQL", seed)][0] == by[("DT-DQL k=5", seed)][0]
+    # the twin's k-step rows change what DT-DQL learns (learning starts at step 37)
     assert by[("DQL", seed)][1:] != by[("DT-DQL k=5", seed)][1:]
+    # the same env and agent seeds: before any gradient step, DQL and DT-DQL act alike
+    fig5 = uav_figures.fig5_variants()
+    agent = {**summary["agent_config"], "learning_starts": 50}
+    first = episodic.run_variants(uav_figures.ENV_ID, uav_figures.ENV, [fig5[0], fig5[3]],
+                                  seeds=1, episodes=1, seed=5, agent_config=agent)  # fmt: skip
+    assert first[0]["episode_return"] == first[1]["episode_return"]
     assert set(summary["trajectories"]) == {"k-means (static)", "DQL", "DT-DQL k=5"}
     traj = summary["trajectories"]["DQL"]
     assert np.asarray(traj["uavs"]).shape == (51, 4, 2)
@@ -72,7 +76,8 @@ def test_observation_variants_see_partial_and_global_views() -> None:
     for variant in uav_figures.observation_variants():
         env = episodic.build_env(uav_figures.ENV_ID, uav_figures.ENV, variant)
         obs, _ = env.reset(seed=0)  # UAVs at the hangar corner: most users are out of 25 m
-        flags.append(obs[-10:])  # the visibility flags
+        # per_uav layout: UAV 0's block = own (2), 3 other UAVs (6), 10 users x (dx, dy, mine, seen)
+        flags.append(obs.reshape(4, -1)[0, 8:].reshape(10, 4)[:, 3])
     assert flags[0].sum() < 10 and flags[1].sum() == 10
 
 
@@ -109,8 +114,9 @@ def test_writers_produce_tables_figures_and_claims(summary: dict, tmp_path: Path
     assert "n-step DQN n=5" in text and "static k-means" in text and "Fig. 5" in text
     for path in ("fig5/fig5.png", "fig5/trajectories.png", "observation/observation.png"):
         assert (tmp_path / path).stat().st_size > 10_000
-    assert len(fig5["checks"]) == 4 and len(obs["checks"]) == 2
-    assert "DT-DQL k=5 vs DQL" in fig5["checks"][0] and "n-step DQN n=5" in fig5["checks"][3]
+    assert len(fig5["checks"]) == 5 and len(obs["checks"]) == 2
+    assert fig5["checks"][0].startswith("DQL beats the static k-means placement")
+    assert "DT-DQL k=5 vs DQL" in fig5["checks"][1] and "n-step DQN n=5" in fig5["checks"][4]
     assert "GlobalObservation beats partial" in obs["checks"][0]
     rows = {r["method"]: r for r in fig5["rows"]}
     dql = [r for r in summary["runs"] if r["label"] == "DQL"]
@@ -135,7 +141,9 @@ def test_writers_produce_tables_figures_and_claims(summary: dict, tmp_path: Path
     assert above["point"] == pytest.approx(wins / 4) and above["level"] == 0.95
     assert rows["DQL"]["p_greedy_above_dql"] is None
     assert rows["DQL"]["few_seeds_warning"] == "fewer than 5 seeds back this verdict (2 seeds)"
-    assert f"P(greedy rate DT-DQL k=5 > DQL) = {above['point']:.4g} [" in fig5["checks"][0]
+    assert f"P(greedy rate DT-DQL k=5 > DQL) = {above['point']:.4g} [" in fig5["checks"][1]
+    dql_kmeans = [r["greedy_rate"] - kmeans[r["seed"]] for r in dql]
+    assert rows["DQL"]["greedy_minus_kmeans"]["mean"] == pytest.approx(np.mean(dql_kmeans))
     text = json.dumps(fig5["rows"], default=lambda x: x.tolist())
     labels = [v.label for v in uav_figures.fig5_variants()]
     again = uav_figures._rows(uav_figures._stats(summary, labels), labels)  # a seeded bootstrap
@@ -194,6 +202,26 @@ def test_paired_difference_by_hand_and_verdicts() -> None:
     assert uav_figures._sign(Estimate(-0.5, 0.4, 5)) is False
     assert uav_figures._sign(Estimate(0.5, 0.6, 5)) is None
     assert uav_figures._sign(Estimate(0.5, 0.0, 1)) is None  # one seed: no interval, no verdict
+    # fewer than 5 seeds decide nothing, however narrow the interval
+    assert uav_figures._sign(Estimate(0.5, 0.01, 4)) is None
+    assert uav_figures._verdict(Estimate(0.5, 0.01, 4)) == "too few seeds to decide"
+    assert uav_figures._verdict(Estimate(-0.5, 0.01, 5)) == "NOT met"
+    assert "(higher: too few seeds to decide)" in uav_figures._claim(runs, "A", "B")
+
+
+def test_beats_kmeans_by_hand() -> None:
+    # k-means rates 25 on every seed (see _synthetic); paired differences -5 .. -1
+    below = uav_figures.beats_kmeans(_synthetic({"DQL": [20.0, 21.0, 22.0, 23.0, 24.0]}))
+    half = 2.776 * np.std([-5, -4, -3, -2, -1], ddof=1) / np.sqrt(5)  # Student t, 4 df
+    assert below.startswith(f"DQL beats the static k-means placement (greedy rate, paired per "
+                            f"seed): -3.000 ± {half:.2g} Mbit/s, bootstrap 95% CI [-4.")  # fmt: skip
+    assert below.endswith(": NOT met")
+    above = uav_figures.beats_kmeans(_synthetic({"DQL": [25.5, 26.0, 25.5, 26.5, 26.0]}))
+    assert "+0.900 ± " in above and above.endswith(": met")
+    four = uav_figures.beats_kmeans(_synthetic({"DQL": [25.5, 26.0, 25.5, 26.5]}))
+    assert four.endswith(
+        ": too few seeds to decide; warning: fewer than 5 seeds back this verdict (4 seeds)"
+    )
 
 
 def test_episodes_to_95_percent_of_final_by_hand() -> None:

@@ -2,9 +2,13 @@
 
 The multi-UAV case study moves M UAVs at once, so the joint action space ``5^M`` grows fast. The
 network here has one shared MLP torso and one linear head per action branch (one per UAV for
-``MultiDiscrete([5] * M)``; one for ``Discrete(n)``), and the joint value is the mean over branches,
-``Q(s, a) = 1/B sum_b Q_b(s, a_b)`` (action branching, Tavakoli et al., AAAI 2018). Every branch
-regresses on the same double-DQN target (see :meth:`DQN.td_target`).
+``MultiDiscrete([5] * M)``; one for ``Discrete(n)``). ``DQNConfig.head`` says how they make the joint
+value: ``mean``, ``Q(s, a) = 1/B sum_b Q_b(s, a_b)`` with every branch regressed on the same
+double-DQN target (action branching, Tavakoli et al., AAAI 2018); or ``sum``, ``Q(s, a) =
+sum_b Q_b(s, a_b)`` regressed as a whole (value decomposition, VDN), so each branch learns its own
+share of the shared reward. With ``shared_branches`` the observation is one block per branch and
+one network, shared by the branches, reads a block beside its branch's one-hot (per-UAV agents
+with shared parameters).
 
 Torch is imported only when a :class:`DQN` is built, so ``twinrl.agents`` imports without it.
 Checkpoints are plain ``.npz`` arrays (no pickle, no ``torch.save``).
@@ -42,7 +46,7 @@ from twinrl.checkpoint import (
 )
 from twinrl.checkpoint.rng import checked_rng_state
 from twinrl.contract import pcg64_from_array, pcg64_to_array
-from twinrl.errors import ConfigTypeError
+from twinrl.errors import ConfigError, ConfigTypeError
 from twinrl.storage.replay import TWIN, Storage
 from twinrl.validation import check_int
 
@@ -53,7 +57,7 @@ __all__ = ["DQN", "TORCH_MISSING", "DQNConfig"]
 
 
 class DQN:
-    """Double DQN with a factorized Q-head, replay :class:`~twinrl.storage.Storage` and n-step
+    """Double DQN with a factorized Q-head (branch mean or VDN sum), replay :class:`~twinrl.storage.Storage` and n-step
     returns; acts on flat ``Box`` observations.
 
     The agent keeps its own storage with two domains: ``0`` physical and ``1`` every twin domain
@@ -87,12 +91,26 @@ class DQN:
         self.config = c = config or DQNConfig()
         self.obs_size = obs_size
         self.n_branches, self.n_actions, self.discrete = action_branches(action_space)
-        check_dqn_memory(c, obs_size, self.n_branches * self.n_actions)
         if c.item_features and not self.discrete:
             raise ValueError(
                 f"agent.item_features={c.item_features} (a per-action set network) needs a "
                 f"Discrete action space, got {action_space}; use item_features=0"
             )
+        n_inputs, n_outputs = obs_size, self.n_branches * self.n_actions
+        if c.shared_branches:
+            if c.item_features:
+                raise ConfigError(
+                    "shared_branches and item_features are two network shapes; choose one"
+                )
+            if obs_size % self.n_branches:
+                raise ConfigError(
+                    f"shared_branches needs one equal observation block per branch; "
+                    f"{obs_size} entries do not split into {self.n_branches} branches (use "
+                    "MultiUAV's observation='per_uav', or shared_branches=false)"
+                )
+            n_inputs = obs_size // self.n_branches + self.n_branches  # block + branch one-hot
+            n_outputs = self.n_actions
+        check_dqn_memory(c, obs_size, n_outputs, n_inputs)
         self.action_space = action_space
         if isinstance(rng, np.random.Generator):
             rng = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
@@ -102,10 +120,10 @@ class DQN:
         self.rng = np.random.Generator(self._bitgen)
         self.storage = Storage(c.buffer_capacity, n_twin_domains=1, seed=storage_seq)
         self.nstep = NStepBuffer(c.n_step, c.gamma) if c.n_step > 1 else None
-        n_outputs = self.n_branches * self.n_actions
         init = np.random.default_rng(init_seq)
-        self.online = build_network(torch, obs_size, c.hidden, n_outputs, init, c.item_features)
-        self.target = build_network(torch, obs_size, c.hidden, n_outputs, None, c.item_features)
+        self.online = build_network(torch, n_inputs, c.hidden, n_outputs, init, c.item_features)
+        self.target = build_network(torch, n_inputs, c.hidden, n_outputs, None, c.item_features)
+        self._branch_ids = torch.eye(self.n_branches)
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr, foreach=True)
         self.iteration = 1
@@ -120,10 +138,20 @@ class DQN:
         *,
         rng: np.random.Generator | np.random.SeedSequence | int | None = None,
     ) -> DQN:
-        """A DQN sized for ``env``: a ``Box`` observation and a (Multi)Discrete action space."""
+        """A DQN sized for ``env``: a ``Box`` observation and a (Multi)Discrete action space.
+        With ``shared_branches`` the env must say its observation is one block per branch
+        (``env.unwrapped.observation_blocks``, e.g. MultiUAV's ``observation="per_uav"``)."""
         space = env.observation_space
         if not isinstance(space, gym.spaces.Box):
             raise TypeError(f"DQN needs a Box observation space, got {space}")
+        blocks = getattr(env.unwrapped, "observation_blocks", None)
+        branches = action_branches(env.action_space)[0]
+        if config is not None and config.shared_branches and branches > 1 and blocks != branches:
+            raise ConfigError(
+                f"shared_branches=true needs an observation of one block per action branch "
+                f"({branches}); this env's has observation_blocks={blocks} (for MultiUAV set "
+                "observation='per_uav')"
+            )
         return cls(int(np.prod(space.shape)), env.action_space, config, rng=rng)
 
     # --- acting ---------------------------------------------------------------------------------
@@ -230,8 +258,9 @@ class DQN:
         return {PHYSICAL: 1.0}
 
     def td_target(self, batch: Transitions) -> torch.Tensor:
-        """``y = r + d (1 - terminated) mean_b Q_target_b(s', argmax_a Q_online_b(s', a))`` with
-        ``d`` the row's discount (``gamma`` where none is given); plain max if not ``double``.
+        """``y = r + d (1 - terminated) mean_b Q_target_b(s', argmax_a Q_online_b(s', a))`` (the
+        sum over branches with ``head="sum"``) with ``d`` the row's discount (``gamma`` where none
+        is given); plain max if not ``double``.
         Invalid next actions (``next_mask``) are never picked; a branch with none adds 0."""
         torch = self._torch
         with torch.no_grad():
@@ -241,7 +270,7 @@ class DQN:
             valid = self._next_valid(batch, q_target.shape)
             best = chooser.masked_fill(~valid, -math.inf).argmax(dim=-1, keepdim=True)
             value = q_target.gather(-1, best).squeeze(-1)
-            value = torch.where(valid.any(dim=-1), value, torch.zeros_like(value)).mean(dim=-1)
+            value = self._joint(torch.where(valid.any(dim=-1), value, torch.zeros_like(value)))
             discount = np.full(len(batch), self.config.gamma)
             if batch.discount is not None:
                 given = np.asarray(batch.discount, dtype=np.float64)
@@ -253,15 +282,21 @@ class DQN:
 
     def update(self, batch: Transitions) -> dict[str, float]:
         """One gradient step on ``batch``: Huber loss between every branch's ``Q_b(s, a_b)`` and the
-        shared target, averaged over branches and rows; hard target copy every ``target_update``."""
+        shared target, averaged over branches and rows (``head="sum"``: between
+        ``sum_b Q_b(s, a_b)`` and the target); hard target copy every ``target_update``. The
+        reported ``q_mean`` is the mean of what was regressed."""
         torch, c = self._torch, self.config
         y = self.td_target(batch)
         q = self._q(self.online, self._obs_tensor(batch.obs))
         action = torch.as_tensor(np.asarray(batch.action, dtype=np.int64).reshape(len(batch), -1))
         q_taken = q.gather(-1, action[..., None]).squeeze(-1)
-        loss = torch.nn.functional.huber_loss(
-            q_taken, y[:, None].expand_as(q_taken), delta=c.huber_delta
-        )
+        if c.head == "sum":  # VDN: the sum of the branches' utilities regresses on y
+            q_taken = q_taken.sum(dim=-1)
+            loss = torch.nn.functional.huber_loss(q_taken, y, delta=c.huber_delta)
+        else:  # action branching: every branch regresses on y
+            loss = torch.nn.functional.huber_loss(
+                q_taken, y[:, None].expand_as(q_taken), delta=c.huber_delta
+            )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if math.isfinite(c.grad_clip):
@@ -272,8 +307,19 @@ class DQN:
             self.target.load_state_dict(self.online.state_dict())
         return {"loss": float(loss.item()), "q_mean": float(q_taken.mean().item())}
 
+    def _joint(self, per_branch: torch.Tensor) -> torch.Tensor:
+        """The joint value from per-branch values ``(batch, branches)``: their mean or sum."""
+        return per_branch.sum(dim=-1) if self.config.head == "sum" else per_branch.mean(dim=-1)
+
     def _q(self, net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return net(x).view(x.shape[0], self.n_branches, self.n_actions)
+        """Per-branch values ``(batch, branches, actions)``; with ``shared_branches`` the one
+        network reads each branch's observation block beside the branch's one-hot."""
+        shape = (x.shape[0], self.n_branches, self.n_actions)
+        if not self.config.shared_branches:
+            return net(x).view(shape)
+        blocks = x.view(x.shape[0], self.n_branches, -1)
+        ids = self._branch_ids.expand(x.shape[0], -1, -1)
+        return net(self._torch.cat([blocks, ids], dim=-1)).view(shape)
 
     def _obs_tensor(self, obs: Any) -> torch.Tensor:
         x = np.asarray(obs, dtype=np.float32)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from twinrl.resources import check_memory, replay_bytes
 from twinrl.validation import (
     check_bool,
+    check_choice,
     check_float,
     check_int,
     check_int_tuple,
@@ -68,6 +70,17 @@ class DQNConfig:
     set network (:func:`~twinrl.agents.qnetwork.build_network`) for a ``Discrete`` action space
     whose observation holds k entries per action, then global entries (e.g. 7 for
     ``EdgeScheduling-v0`` with ``observation="features"``); an integer in [0, 65536]."""
+    head: Literal["mean", "sum"] = "mean"
+    """How the per-branch values make the joint one (the same for ``Discrete``, one branch).
+    ``mean``: ``Q(s, a) = mean_b Q_b(s, a_b)`` and every branch regresses on the joint target
+    (action branching, Tavakoli et al., AAAI 2018). ``sum``: ``Q(s, a) = sum_b Q_b(s, a_b)`` is
+    regressed as a whole, so each branch learns its share of the joint value (value
+    decomposition, VDN: Sunehag et al., AAMAS 2018): per-UAV utilities with the shared reward."""
+    shared_branches: bool = False
+    """``true``: the observation is one equal block per branch (e.g. MultiUAV's
+    ``observation="per_uav"``), and one network, shared by the branches, maps a block and the
+    one-hot of its branch to that branch's values (the one-hot lets UAVs that see the same thing
+    act differently). ``false``: one torso reads the whole observation, one head per branch."""
     twin_share: float = 0.5
     """Share of each sampled batch drawn from twin domains, in [0, 1], once the storage holds twin
     data (only an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample
@@ -92,10 +105,15 @@ class DQNConfig:
         for name in ("eps_start", "eps_end", "twin_share"):
             set_field(self, name, check_float(name, getattr(self, name), 0.0, 1.0))
         set_field(self, "double", check_bool("double", self.double))
+        set_field(self, "shared_branches", check_bool("shared_branches", self.shared_branches))
+        check_choice("head", self.head, ("mean", "sum"))
 
 
-def check_dqn_memory(config: DQNConfig, obs_size: int, n_outputs: int) -> None:
-    """Refuse a replay storage or network too large for this machine before allocating it."""
+def check_dqn_memory(
+    config: DQNConfig, obs_size: int, n_outputs: int, n_inputs: int | None = None
+) -> None:
+    """Refuse a replay storage or network too large for this machine before allocating it
+    (``n_inputs``, default ``obs_size``, and ``n_outputs`` are the network's widths)."""
     check_memory(
         replay_bytes(config.buffer_capacity, obs_size, n_domains=2),
         f"the replay storage (2 domains x {config.buffer_capacity} transitions of "
@@ -106,7 +124,7 @@ def check_dqn_memory(config: DQNConfig, obs_size: int, n_outputs: int) -> None:
         n_global = obs_size - n_outputs * config.item_features
         widths: tuple[int, ...] = (2 * config.item_features + max(n_global, 0), *config.hidden, 1)
     else:
-        widths = (obs_size, *config.hidden, n_outputs)
+        widths = (obs_size if n_inputs is None else n_inputs, *config.hidden, n_outputs)
     weights = sum((a + 1) * b for a, b in itertools.pairwise(widths))
     check_memory(
         weights * 4 * 5,  # online and target networks, gradients, Adam's two moments (float32)

@@ -2,7 +2,10 @@
 
 One shared MLP torso and one linear head per action branch (one per UAV for
 ``MultiDiscrete([5] * M)``; one for ``Discrete(n)``), all branch heads held in one output layer
-of ``branches x actions`` units (action branching, Tavakoli et al., AAAI 2018).
+of ``branches x actions`` units (action branching, Tavakoli et al., AAAI 2018). With
+``DQNConfig.shared_branches`` the same builder makes the network shared by the branches: its input
+is one branch's observation block and the branch's one-hot, its output that branch's values
+(:meth:`~twinrl.agents.dqn.DQN._q` applies it to every block).
 
 Torch is imported only by :func:`import_torch`, called when a DQN is built, so importing this
 module (and ``twinrl.agents``) does not need it.

@@ -26,6 +26,7 @@ from twinrl.envs.uav_dynamics import (
     encode_action,
     initial_state,
     observe,
+    observe_per_uav,
     reseed,
     step_batch,
     user_rates,
@@ -55,6 +56,8 @@ class MultiUAVEnv(Snapshots, Scenarios, gym.Env[NDArray[np.float32], Any]):
     ``Box`` of float32 (see :func:`observe`): ``2 M`` UAV coordinates and ``2 N`` user
     coordinates divided by ``area_side`` (in [0, 1]); with a ``sensing_radius``, users out of
     every UAV's range read ``(-1, -1)``, followed by N visibility flags.
+    ``observation="per_uav"``: one block per UAV, the network as that UAV sees it (offsets in
+    [-1, 1], nearest first, see :func:`observe_per_uav`).
 
     ## Rewards
     The mean user rate after the move, in Mbit/s, minus ``reward_centre`` (0 by default;
@@ -73,7 +76,8 @@ class MultiUAVEnv(Snapshots, Scenarios, gym.Env[NDArray[np.float32], Any]):
     The fields of :class:`MultiUAVParams`, as keyword arguments.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version; the ``observation="per_uav"`` option added later (the default
+      observation is unchanged).
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium convention
@@ -91,13 +95,19 @@ class MultiUAVEnv(Snapshots, Scenarios, gym.Env[NDArray[np.float32], Any]):
             action = spaces.MultiDiscrete([N_MOVES] * params.n_uavs)
         else:
             action = spaces.Discrete(params.n_flat_actions)
-        low = 0.0 if params.sensing_radius is None else HIDDEN
+        low = 0.0 if params.sensing_radius is None and params.observation == "absolute" else HIDDEN
         return action, spaces.Box(low, 1.0, (params.obs_size,), np.float32)
 
     @property
     def episode_steps(self) -> int:
         """Slots per episode (the truncation time)."""
         return self.params.episode_steps
+
+    @property
+    def observation_blocks(self) -> int | None:
+        """Equal observation blocks, one per UAV (``observation="per_uav"``), else None: what a
+        network shared by the action branches needs (``DQNConfig.shared_branches``)."""
+        return self.params.n_uavs if self.params.observation == "per_uav" else None
 
     def reseed_domain(self, state: MultiUAVState, key: int) -> MultiUAVState:
         """``state`` with its own mobility noise ``key``: a digital domain that does not know the
@@ -201,6 +211,7 @@ __all__ = [
     "encode_action",
     "initial_state",
     "observe",
+    "observe_per_uav",
     "reseed",
     "step_batch",
     "user_rates",

@@ -106,6 +106,11 @@ class MultiUAVParams:
     action_space: Literal["multi", "flat"] = "multi"
     """``multi``: ``MultiDiscrete([5] * M)``, one move per UAV. ``flat``: ``Discrete(5 ** M)``,
     the moves encoded by :func:`encode_action`."""
+    observation: Literal["absolute", "per_uav"] = "absolute"
+    """``absolute``: every coordinate divided by ``area_side`` (:func:`observe`). ``per_uav``: one
+    block of the same size per UAV, as that UAV sees the network (:func:`observe_per_uav`): the
+    same information, laid out so one network shared by the UAVs can read it (``DQNConfig.
+    shared_branches``)."""
 
     def __post_init__(self) -> None:
         set_field(self, "n_users", check_int("n_users", self.n_users, 1, 10_000))
@@ -139,6 +144,7 @@ class MultiUAVParams:
             radius = check_float("sensing_radius", self.sensing_radius, 0.0, 1e7, low_open=True)
             set_field(self, "sensing_radius", radius)
         check_choice("action_space", self.action_space, ("multi", "flat"))
+        check_choice("observation", self.observation, ("absolute", "per_uav"))
         if self.action_space == "flat" and self.n_uavs > MAX_FLAT_UAVS:
             raise ConfigError(
                 f"n_uavs={self.n_uavs} gives 5**{self.n_uavs} flat actions; use n_uavs <= "
@@ -160,8 +166,16 @@ class MultiUAVParams:
 
     @property
     def obs_size(self) -> int:
+        if self.observation == "per_uav":
+            return self.n_uavs * self.per_uav_size
         size = 2 * (self.n_uavs + self.n_users)
         return size if self.sensing_radius is None else size + self.n_users
+
+    @property
+    def per_uav_size(self) -> int:
+        """Floats in one UAV's block of the ``per_uav`` observation (:func:`observe_per_uav`)."""
+        per_user = 3 if self.sensing_radius is None else 4
+        return 2 * self.n_uavs + per_user * self.n_users
 
 
 @dataclass(frozen=True)
@@ -277,6 +291,8 @@ def observe(params: MultiUAVParams, state: MultiUAVState, global_view: bool = Fa
     ``global_view=True`` gives the same layout with every user visible, as a twin that knows all
     positions would (paper 000, II-B, observation capability enhancement).
     """
+    if params.observation == "per_uav":
+        return observe_per_uav(params, state, global_view)
     side = params.area_side
     uavs = (state.uav_pos / side).reshape(*state.uav_pos.shape[:-2], -1)
     users = state.user_pos / side
@@ -290,6 +306,51 @@ def observe(params: MultiUAVParams, state: MultiUAVState, global_view: bool = Fa
         visible = np.any(ground2 <= params.sensing_radius**2, axis=-2)
     users = np.where(visible[..., None], users, HIDDEN).reshape(*users.shape[:-2], -1)
     return np.concatenate([uavs, users, visible], axis=-1).astype(np.float32)
+
+
+def _visible(params: MultiUAVParams, ground2: NDArray[np.float64], global_view: bool) -> NDArray:
+    """Per user ``(..., N)``: observed (within the sensing radius of some UAV, or no radius)."""
+    if params.sensing_radius is None or global_view:
+        return np.ones(ground2.shape[:-2] + ground2.shape[-1:], dtype=bool)
+    return np.any(ground2 <= params.sensing_radius**2, axis=-2)
+
+
+def observe_per_uav(
+    params: MultiUAVParams, state: MultiUAVState, global_view: bool = False
+) -> NDArray[np.float32]:
+    """The ``per_uav`` observation: float32 ``(..., M * per_uav_size)``, one block per UAV ``i``.
+
+    Block ``i``: UAV ``i``'s own ``(x, y) / area_side``; the other UAVs' offsets
+    ``(x_j - x_i, y_j - y_i) / area_side``, nearest first; then per user, nearest first, its offset
+    from UAV ``i`` over ``area_side`` and a flag 1 if UAV ``i`` serves it (is its nearest UAV), and
+    with a ``sensing_radius`` a visibility flag. A user no UAV senses (see :func:`observe`) reads
+    all zeros and is sorted last. Ordering by distance makes the block independent of how users
+    and UAVs are numbered, so UAVs can share one network; the same positions as :func:`observe`.
+    """
+    side = params.area_side
+    uav, user = state.uav_pos, state.user_pos
+    ground2 = k.squared_ground_distances(uav, user)  # (..., M, N)
+    visible = _visible(params, ground2, global_view)
+    mine = (np.argmin(ground2, axis=-2)[..., None, :] == np.arange(params.n_uavs)[:, None]) & (
+        visible[..., None, :]
+    )
+    user_off = (user[..., None, :, :] - uav[..., :, None, :]) / side  # (..., M, N, 2)
+    feats = [user_off, mine[..., None]]
+    if params.sensing_radius is not None:
+        feats.append(np.broadcast_to(visible[..., None, :, None], (*mine.shape, 1)))
+    users = np.concatenate(feats, axis=-1) * visible[..., None, :, None]
+    order = np.argsort(np.where(visible[..., None, :], ground2, np.inf), axis=-1, kind="stable")
+    users = np.take_along_axis(users, order[..., None], axis=-2)
+    uav_off = (uav[..., None, :, :] - uav[..., :, None, :]) / side  # (..., M, M, 2)
+    uav2 = (uav_off**2).sum(axis=-1)
+    # UAV i itself sorts first (distance 0, ties kept in index order, i first among equals)
+    uav2 = np.where(np.eye(params.n_uavs, dtype=bool), -1.0, uav2)
+    others = np.take_along_axis(uav_off, np.argsort(uav2, axis=-1, kind="stable")[..., None], -2)
+    own = uav[..., :, None, :] / side
+    block = [own, others[..., 1:, :]]
+    parts = [b.reshape(*b.shape[:-2], -1) for b in (*block, users)]
+    out = np.concatenate(parts, axis=-1)  # (..., M, per_uav_size)
+    return out.reshape(*out.shape[:-2], -1).astype(np.float32)
 
 
 def encode_action(params: MultiUAVParams, moves: Any) -> NDArray[np.int64]:

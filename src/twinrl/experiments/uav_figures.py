@@ -23,6 +23,7 @@ from twinrl.envs.multi_uav import MultiUAVParams
 from twinrl.experiments import episodic, metrics, stats
 from twinrl.experiments.plotting import band, finish, pyplot
 from twinrl.experiments.uav_runs import (
+    BASE_AGENT,
     ENV,
     ENV_ID,
     EVAL_EPISODES,
@@ -57,6 +58,7 @@ def _stats(summary: dict[str, Any], labels: list[str]) -> dict[str, dict[str, An
         st["vs_dql"] = {key: paired(runs, label, "DQL", key) for key in ("greedy", "mean")}
         st["reach95"] = [reach_fraction(r["episode_return"], window) for r in group]
         st["normalized"] = metrics.mean_ci([r["greedy_rate"] / kmeans[r["seed"]] for r in group])
+        st["vs_kmeans"] = metrics.mean_ci([r["greedy_rate"] - kmeans[r["seed"]] for r in group])
         st["greedy_iqm"] = stats.stratified_bootstrap_ci(
             [r["greedy_rate"] for r in group], seed=BOOTSTRAP_SEED
         )
@@ -103,11 +105,12 @@ def _table(
     episodes = summary["preset"]["episodes"]
     lines = [
         "| method | training rate, last 10% of episodes | greedy rate after training | "
-        "greedy rate IQM [95% bootstrap CI] | normalized (k-means = 1) | greedy rate - DQL's "
+        "greedy rate IQM [95% bootstrap CI] | normalized (k-means = 1) | greedy rate - k-means' "
+        "(paired) | greedy rate - DQL's "
         "(paired) | P(greedy rate > DQL's) [95% CI] | mean training rate - DQL's (paired) | "
         "episodes to 95% of final | episodes to converge | episodes to reach DQL's final | "
         "twin steps / run |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for lb in labels:
         st = by_label[lb]
@@ -122,7 +125,7 @@ def _table(
             str(st["above_dql"]), _signed(st["vs_dql"]["mean"]))  # fmt: skip
         lines.append(
             f"| {lb} | {st['final_reward']} | {g} | {st['greedy_iqm']} | "
-            f"{st['normalized'].mean:.3f} | {' | '.join(diffs)} | "
+            f"{st['normalized'].mean:.3f} | {_signed(st['vs_kmeans'])} | {' | '.join(diffs)} | "
             f"{metrics.format_convergence(st['reach95'], episodes)} | {settle} | {reach} | "
             f"{st['twin_evaluations']:.0f} |"
         )
@@ -233,7 +236,7 @@ brackets. *Paired* differences are taken per seed (every method sees the same us
 for a seed), then mean ± 95% CI over seeds; *mean training rate* is the mean over all training
 episodes (higher: learned faster). A claim is *met* when the 95% CI of the paired difference of the
 greedy rate (higher) or of the mean training rate (faster) lies above 0, *NOT met* when it lies
-below 0, and *not resolved* when it contains 0 (or there is only one seed). *Normalized* = greedy
+below 0, *not resolved* when it contains 0, and *too few seeds to decide* on fewer than 5 seeds. *Normalized* = greedy
 rate / the static k-means placement's rate on the same evaluation episodes, mean over seeds.
 *Greedy rate IQM* = interquartile mean over seeds (floor(n/4) seeds dropped at each end, as
 rliable) with a 95% stratified bootstrap interval; *P(greedy rate > DQL's)* = the share of
@@ -244,8 +247,9 @@ docs/metrics.md). A claim resting on fewer than 5 seeds says so."""
 
 def _sign(d: metrics.Estimate) -> bool | None:
     """True if the 95% CI of a difference lies above 0, False if below, None if it contains 0 or
-    rests on fewer than 2 seeds (no interval)."""
-    if d.n < 2:
+    rests on fewer than :data:`metrics.MIN_SEEDS_TO_DECIDE` seeds (the quick preset decides
+    nothing)."""
+    if d.n < metrics.MIN_SEEDS_TO_DECIDE:
         return None
     if d.mean - d.half_width > 0:
         return True
@@ -254,8 +258,10 @@ def _sign(d: metrics.Estimate) -> bool | None:
     return None
 
 
-def _verdict(ok: bool | None) -> str:
-    return {True: "met", False: "NOT met", None: "not resolved (the 95% CI contains 0)"}[ok]
+def _verdict(d: metrics.Estimate) -> str:
+    if d.n < metrics.MIN_SEEDS_TO_DECIDE:
+        return metrics.UNDECIDED
+    return {True: "met", False: "NOT met", None: "not resolved (the 95% CI contains 0)"}[_sign(d)]
 
 
 def _signed(d: metrics.Estimate) -> str:
@@ -268,8 +274,8 @@ def _claim(runs: list[dict[str, Any]], a: str, b: str) -> str:
     greedy, mean = paired(runs, a, b, "greedy"), paired(runs, a, b, "mean")
     above = improvement(runs, a, b)
     return (
-        f"greedy rate {_signed(greedy)} Mbit/s (higher: {_verdict(_sign(greedy))}), mean "
-        f"training rate {_signed(mean)} Mbit/s (faster: {_verdict(_sign(mean))}), "
+        f"greedy rate {_signed(greedy)} Mbit/s (higher: {_verdict(greedy)}), mean "
+        f"training rate {_signed(mean)} Mbit/s (faster: {_verdict(mean)}), "
         f"P(greedy rate {a} > {b}) = {above}{_warn(min(greedy.n, above.n))}"
     )
 
@@ -279,15 +285,33 @@ def _warn(seeds: int) -> str:
     return f"; warning: {note}" if note else ""
 
 
+def beats_kmeans(summary: dict[str, Any], label: str = "DQL") -> str:
+    """The base learner's test: its greedy rate minus the static k-means placement's on the same
+    evaluation episodes, per seed; mean with the Student-t 95% CI, the 95% stratified bootstrap
+    CI of the mean (:mod:`twinrl.experiments.stats`) and :func:`metrics.verdict` (decided on at
+    least 5 seeds)."""
+    diffs = [r["greedy_rate"] - summary["baselines_by_seed"][r["seed"]]["kmeans"]
+             for r in summary["runs"] if r["label"] == label]  # fmt: skip
+    estimate = metrics.mean_ci(diffs)
+    boot = stats.stratified_bootstrap_ci(
+        diffs, lambda tasks: float(np.mean(tasks[0])), seed=BOOTSTRAP_SEED
+    )
+    return (
+        f"{label} beats the static k-means placement (greedy rate, paired per seed): "
+        f"{_signed(estimate)} Mbit/s, bootstrap 95% CI [{boot.low:+.3f}, {boot.high:+.3f}]: "
+        f"{metrics.verdict(estimate, 0.0)}{_warn(estimate.n)}"
+    )
+
+
 def _fig5_checks(summary: dict[str, Any], by_label: dict[str, dict[str, Any]]) -> list[str]:
     runs, top = summary["runs"], f"DT-DQL k={max(KS)}"
-    checks = [f"{top} vs DQL: {_claim(runs, top, 'DQL')}"]
+    checks = [beats_kmeans(summary), f"{top} vs DQL: {_claim(runs, top, 'DQL')}"]
     rates = [by_label[f"DT-DQL k={k}"]["greedy_rate"].mean for k in KS]
     gain = paired(runs, top, f"DT-DQL k={min(KS)}", "greedy")
     checks.append(
         f"DT-DQL improves with k = {', '.join(map(str, KS))}: greedy rates "
         f"{', '.join(f'{r:.3f}' for r in rates)}; k={max(KS)} - k={min(KS)} {_signed(gain)} "
-        f"(paired): {_verdict(_sign(gain))}{_warn(gain.n)}"
+        f"(paired): {_verdict(gain)}{_warn(gain.n)}"
     )
     for k in KS:
         if k > 1:
@@ -308,6 +332,7 @@ def _rows(by_label: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[s
             "final_rate": st["final_reward"].to_dict(), "greedy_rate": st["greedy_rate"].to_dict(),
             "greedy_rate_iqm": st["greedy_iqm"].to_dict(),
             "normalized": st["normalized"].to_dict(), "episodes_to_95pct_final": st["reach95"],
+            "greedy_minus_kmeans": st["vs_kmeans"].to_dict(),
             "greedy_minus_dql": st["vs_dql"]["greedy"].to_dict(),
             "p_greedy_above_dql": None if above is None else above.to_dict(),
             "mean_rate_minus_dql": st["vs_dql"]["mean"].to_dict(),
@@ -351,6 +376,7 @@ def _plot_trajectories(summary: dict[str, Any], path: Path) -> None:
 
 
 __all__ = [
+    "BASE_AGENT",
     "BOOTSTRAP_SEED",
     "DEFINITIONS",
     "ENV",
@@ -363,6 +389,7 @@ __all__ = [
     "TRAJECTORIES",
     "Preset",
     "agent_config",
+    "beats_kmeans",
     "fig5_variants",
     "improvement",
     "observation_variants",
