@@ -72,3 +72,9 @@ def test_bad_set_network_settings_are_refused_by_name() -> None:
         DQN(N * F + G, gym.spaces.Discrete(N), DQNConfig(hidden=(8,), item_features=4), rng=0)
     with pytest.raises(ValueError, match="Discrete action space"):
         DQN(12, gym.spaces.MultiDiscrete([3, 3]), DQNConfig(hidden=(8,), item_features=2), rng=0)
+
+
+def test_the_set_network_and_shared_branches_are_refused_together() -> None:
+    config = DQNConfig(hidden=(8,), item_features=F, shared_branches=True)
+    with pytest.raises(ConfigError, match="shared_branches and item_features"):
+        DQN(N * F + G, gym.spaces.Discrete(N), config, rng=0)
