@@ -63,6 +63,38 @@ class Storage:
         self._size = np.zeros(self.n_domains, dtype=np.int64)
         self._next = np.zeros(self.n_domains, dtype=np.int64)
         self._arrays: dict[str, NDArray[Any]] | None = None
+        self._owner = np.full(self.n_domains, -1, dtype=np.int64)
+
+    # --- provenance -----------------------------------------------------------------------------
+    def assign(self, domains: Any, owner: int) -> None:
+        """Record that the twin ``domains`` belong to learner ``owner`` (an id >= 0, e.g. a
+        :class:`~twinrl.assists.DifferentialTwins` learner's index): the provenance of their
+        transitions is then (learner, domain), read back with :meth:`owned_by`."""
+        owner = check_int("owner", owner, 0, MAX_DOMAINS)
+        ids = np.atleast_1d(np.asarray(domains))
+        if ids.size == 0 or not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 1:
+            raise ValueError(f"domains must be a non-empty 1-D list of twin domain ids, got {ids}")
+        for domain in ids.tolist():
+            self._check_domain(domain)
+            if domain == PHYSICAL:
+                raise ValueError("domain 0 is the physical space; a learner owns twin domains only")
+        self._owner[ids] = owner
+
+    @property
+    def owners(self) -> NDArray[np.int64]:
+        """The learner owning each domain, shape ``(K + 1,)``; -1: none (the physical domain 0,
+        and twin domains no learner was assigned)."""
+        return self._owner.copy()
+
+    def owned_by(self, owner: int) -> Transitions:
+        """Everything stored for the domains of learner ``owner``, domain by domain (ascending),
+        oldest first within each; ``source`` names the domain of every row."""
+        domains = np.flatnonzero(self._owner == owner)
+        if domains.size == 0:
+            raise ValueError(f"no domain belongs to learner {owner}; assign() them first")
+        parts = [self._slots(int(d)) for d in domains]
+        return self._gather(np.concatenate([p[0] for p in parts]),
+                            np.concatenate([p[1] for p in parts]))  # fmt: skip
 
     # --- sizes ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -168,9 +200,13 @@ class Storage:
     def domain(self, domain: int) -> Transitions:
         """Everything stored for one domain, oldest first."""
         self._check_domain(domain)
+        return self._gather(*self._slots(domain))
+
+    def _slots(self, domain: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(domain ids, buffer slots) of everything stored for ``domain``, oldest first."""
         size = int(self._size[domain])
         start = (self._next[domain] - size) % self.capacity
-        return self._gather(np.full(size, domain), (start + np.arange(size)) % self.capacity)
+        return np.full(size, domain), (start + np.arange(size)) % self.capacity
 
     def sample(
         self, batch_size: int, mixture: Mapping[int | str, float] | None = None
@@ -275,6 +311,7 @@ class Storage:
             "size": self._size.copy(),
             "next": self._next.copy(),
             "rng": pcg64_to_array(dict(self._bitgen.state)),
+            "owner": self._owner.copy(),
         }
         for name, value in (self._arrays or {}).items():
             out[f"buffer.{name}"] = value.copy()
@@ -313,6 +350,8 @@ class Storage:
             "capacity": ((), "i"), "n_domains": ((), "i"), "size": ((shape[0],), "i"),
             "next": ((shape[0],), "i"), "rng": ((6,), "i"),
         }  # fmt: skip
+        if "owner" in state:  # written before provenance existed: no owners
+            expected["owner"] = ((shape[0],), "i")
         given_buffers = [str(k) for k in state if str(k).startswith("buffer.")]
         if given_buffers:
             expected.update(_buffer_spec(state, shape))
@@ -353,7 +392,14 @@ class Storage:
         }
         if given_buffers and "discount" not in buffers:
             buffers["discount"] = np.full(shape, np.nan)
+        owner = checked.get("owner")
+        if owner is not None and ((owner < -1).any() or (owner[0] != -1)):
+            raise CheckpointError(
+                "Storage state entry 'owner' must hold -1 (no learner; always for the physical "
+                "domain 0) or a learner id >= 0"
+            )
         self._arrays = buffers or None
+        self._owner = np.full(shape[0], -1, dtype=np.int64) if owner is None else np.array(owner)
         self._size = np.array(size, dtype=np.int64)
         self._next = np.array(next_slot, dtype=np.int64)
         self._bitgen.state = rng_state
