@@ -58,13 +58,15 @@ class DifferentialTwins:
     parameters are stored with the score, its domains, the iteration and the scenario in
     :attr:`parameters`. Then, by ``use``:
 
-    * ``"adopt"``: the physical agent takes the parameters of the best-scoring learner, if it
-      scores above the physical agent itself (its ``state_dict`` must fit the agent's);
-    * ``"scenario"``: the physical agent takes the parameters stored as best for the current
-      scenario (:meth:`current_scenario`), which may come from an earlier visit of it;
+    * ``"adopt"``: the physical agent takes the parameters (:func:`adopt`) of the best-scoring learner among
+      those whose ``state_dict`` fits its own (:attr:`fits`), if it scores above the physical
+      agent itself; a learner of another architecture is evaluated and stored, not adopted;
+    * ``"scenario"``: the physical agent takes the fitting parameters stored as best for the
+      current scenario (:meth:`current_scenario`), which may come from an earlier visit of it;
     * ``"distill"``: the physical Q table regresses toward the teachers' consensus, the mean of
-      the learners' tables, on every entry some learner has changed:
-      ``Q <- Q + distill_rate (mean_j Q_j - Q)`` (tabular agents only). The share of those states
+      the learners' tables, in every state where some learner has changed an entry (the whole
+      row: ``Q(s, .) <- Q(s, .) + distill_rate (mean_j Q_j(s, .) - Q(s, .))``; tabular agents
+      only); the other states keep the physical agent's own values. The share of those states
       where the student's greedy action differs from the consensus's is recorded before and after
       (:attr:`distillations`);
     * ``"none"``: the learners only train; :meth:`choose` and :meth:`learner` give them on demand
@@ -129,6 +131,8 @@ class DifferentialTwins:
         self._free: FreeRunningDomains | None = None
         self._initial_q: list[NDArray[np.float64]] = []
         self._attached = False
+        self.fits: dict[str, bool] = {}
+        """Per learner: whether its parameters fit the physical agent (can be adopted)."""
 
     # --- setup ----------------------------------------------------------------------------------
     def domains_of(self, j: int) -> tuple[int, ...]:
@@ -142,17 +146,18 @@ class DifferentialTwins:
     def attach(self, agent: Agent) -> None:
         """Check, before the first step, that ``use`` can work with this physical agent."""
         if any(learner is agent for learner in self.learners):
-            raise ConfigError("a learner is the physical agent itself; give each learner its own agent")
-        if self.use in ("adopt", "scenario"):
-            own = _shapes(agent.state_dict())
-            for name, learner in zip(self.names, self.learners, strict=True):
-                if _shapes(learner.state_dict()) != own:
-                    raise ConfigError(
-                        f"use={self.use!r} copies a learner's parameters into the physical agent, "
-                        f"but learner {name!r}'s state_dict does not fit it (other keys or "
-                        "shapes); use learners of the physical agent's architecture, or "
-                        "use='none' and act with choose()/learner()"
-                    )
+            raise ConfigError(
+                "a learner is the physical agent itself; give each learner its own agent"
+            )
+        own = _shapes(agent.state_dict())
+        self.fits = {n: _shapes(a.state_dict()) == own
+                     for n, a in zip(self.names, self.learners, strict=True)}  # fmt: skip
+        if self.use in ("adopt", "scenario") and not any(self.fits.values()):
+            raise ConfigError(
+                f"use={self.use!r} copies a learner's parameters into the physical agent, but no "
+                "learner's state_dict fits it (same keys and shapes); add learners of the "
+                "physical agent's architecture, or use='none' and act with choose()/learner()"
+            )
         if self.use == "distill":
             tables = [_q_table(name, a) for name, a in zip(self.names, self.learners, strict=True)]
             student = _q_table("the physical agent", agent)
@@ -217,13 +222,16 @@ class DifferentialTwins:
         best = max(self.names, key=lambda n: score[n])
         decision: dict[str, Any] = {"iteration": ctx.iteration, "scores": score, "best": best,
                                     "adopted": None}  # fmt: skip
-        if self.use == "adopt" and score[best] > score[PHYSICAL_NAME]:
-            agent.load_state_dict(self.learner(best).state_dict())
-            decision["adopted"] = best
+        fitting = [n for n in self.names if self.fits[n]]
+        if self.use == "adopt":
+            pick = max(fitting, key=lambda n: score[n])
+            if score[pick] > score[PHYSICAL_NAME]:
+                adopt(agent, self.learner(pick).state_dict())
+                decision["adopted"] = pick
         elif self.use == "scenario":
-            record = self.parameters.best(scenario)
+            record = self.parameters.best(scenario, among=fitting)
             if record.score > score[PHYSICAL_NAME]:
-                agent.load_state_dict(dict(record.params))
+                adopt(agent, record.params)
                 decision["adopted"] = record.learner
         elif self.use == "distill":
             self.distill(agent)
@@ -253,9 +261,9 @@ class DifferentialTwins:
         consensus = np.mean(tables, axis=0)
         state = agent.state_dict()
         q = np.asarray(state["q"], dtype=np.float64)
-        rows = visited.any(axis=1)
+        rows = np.asarray(visited.any(axis=1), dtype=bool)
         before = disagreement(q, consensus, rows)
-        q = np.where(visited, q + self.distill_rate * (consensus - q), q)
+        q = np.where(rows[:, None], q + self.distill_rate * (consensus - q), q)
         agent.load_state_dict({**state, "q": q})
         record = {"before": before, "after": disagreement(q, consensus, rows),
                   "states": float(rows.sum())}  # fmt: skip
@@ -312,6 +320,17 @@ class DifferentialTwins:
         }
 
 
+def adopt(agent: Agent, params: Mapping[str, Any]) -> None:
+    """Load a learner's parameters into ``agent``: every floating-point array of ``params``
+    (weights, Q values, optimizer moments); the others (counters, the RNG state) stay the agent's
+    own, so the physical agent keeps its own random stream (as ``TwinAgents`` does)."""
+    own = agent.state_dict()
+    merged = {key: np.array(params[key], copy=True)
+              if np.issubdtype(np.asarray(own[key]).dtype, np.floating) else value
+              for key, value in own.items()}  # fmt: skip
+    agent.load_state_dict(merged)
+
+
 def disagreement(
     student: NDArray[np.float64], teacher: NDArray[np.float64], rows: NDArray[np.bool_]
 ) -> float:
@@ -338,7 +357,9 @@ def _check_learners(learners: Any) -> tuple[list[str], list[Any]]:
         missing = [m for m in ("act", "learn", "state_dict", "load_state_dict")
                    if not callable(getattr(agent, m, None))]  # fmt: skip
         if missing:
-            raise ConfigTypeError(f"learner {name!r} is not an agent: it lacks {', '.join(missing)}")
+            raise ConfigTypeError(
+                f"learner {name!r} is not an agent: it lacks {', '.join(missing)}"
+            )
     if len({id(a) for a in learners.values()}) != len(learners):
         raise ConfigError("two learners are the same agent object; give each its own agent")
     return list(learners), list(learners.values())

@@ -11,7 +11,7 @@ did best in it (:meth:`ParameterStore.best`).
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,10 +99,14 @@ class ParameterStore:
             )
         return record
 
-    def best(self, scenario: Hashable = None) -> ParameterRecord:
-        """The record with the highest score in ``scenario`` (ties: the first stored)."""
+    def best(
+        self, scenario: Hashable = None, *, among: Sequence[str] | None = None
+    ) -> ParameterRecord:
+        """The record with the highest score in ``scenario`` (ties: the first stored), among the
+        learners ``among`` (None: all)."""
         key = scenario_key(scenario)
-        scored = [r for (_, s), r in self._records.items() if s == key and not math.isnan(r.score)]
+        scored = [r for (name, s), r in self._records.items() if s == key
+                  and not math.isnan(r.score) and (among is None or name in among)]  # fmt: skip
         if not scored:
             raise ConfigError(
                 f"no evaluated parameters for scenario {short_repr(scenario)}; stored: "
