@@ -27,6 +27,8 @@ from twinrl.experiments import (
     ap_figures,
     construction_report,
     construction_study,
+    differential,
+    differential_report,
     edge_report,
     edge_tables,
     fidelity_report,
@@ -72,6 +74,7 @@ GROUPS: dict[str, Group] = {
     "uav": Group(uav_figures.run_preset),
     "fidelity": Group(fidelity_study.run_preset),
     "construction": Group(construction_study.run_preset),
+    "differential": Group(differential.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
@@ -125,6 +128,15 @@ EXPERIMENTS: dict[str, Experiment] = {
         "T_c, a twin improving while built, a calibrated twin, online recalibration",
         "construction",
         construction_report.write_construction,
+        default=False,
+    ),
+    "differential": Experiment(
+        "differential twins (paper 000, II-B): K learners (Q-learning variants, SARSA, Expected "
+        "SARSA; DQN variants with torch) in their own free-running domains vs the single "
+        "physical learner and the best single configuration, with adopt-best and distillation, "
+        "on access points (and multi-UAV where torch is installed)",
+        "differential",
+        differential_report.write_differential,
         default=False,
     ),
 }
