@@ -39,7 +39,8 @@ ALGORITHMS = {
     "best by twin evaluation every sync_every steps (DifferentialTwins(use='adopt'))",
     "dt-diff-distill": "dt-diff, but the learners' consensus is distilled into the physical Q "
     "table every sync_every steps (DifferentialTwins(use='distill'))",
-    "dt-diff-dqn": "differential twins of DQN variants (step size, n-step, width; torch extra) in "
+    "dt-diff-dqn": "differential twins of DQN variants (step size, n-step, dueling, width; torch "
+    "extra) in "
     "their own free-running domains; the physical DQN adopts the best fitting one",
 }
 TWIN_AGENT_AVERAGES = {"dtaql": "mean", "dtaql-visit": "visit"}
@@ -160,12 +161,14 @@ def deep_learners(
     env: gym.Env[Any, Any], base: DQNConfig, rng: np.random.SeedSequence
 ) -> dict[str, DQN]:
     """The DQN learners of ``dt-diff-dqn``: the physical configuration ``base``, twice its step
-    size (capped at 0.1), 3-step returns, and a network of twice the width (which does not fit
-    the physical agent: it is evaluated and stored, never adopted); each with its own stream."""
+    size (capped at 0.1), 3-step returns, a dueling head and a network of twice the width (the
+    last two do not fit a plain physical DQN: they are evaluated and stored, never adopted);
+    each with its own stream."""
     specs = [
         ("dqn", base),
         ("dqn lr x2", replace(base, lr=min(0.1, 2 * base.lr))),
         ("dqn 3-step", replace(base, n_step=3)),
+        ("dqn dueling", replace(base, dueling=True)),
         ("dqn wide", replace(base, hidden=tuple(2 * h for h in base.hidden))),
     ]
     seqs = rng.spawn(len(specs))

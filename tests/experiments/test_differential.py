@@ -73,6 +73,7 @@ def test_the_deep_case_runs_dqn_variants_through_the_writer(tmp_path: Path) -> N
     runs = summary["runs"]
     assert {r["label"] for r in runs} == {m.label for m in differential.cases("quick")[1].methods}
     diff = next(r for r in runs if r["label"] == "DT-diff DQN adopt")["differential"]
-    assert diff["fits"] == {"dqn": True, "dqn lr x2": True, "dqn 3-step": True, "dqn wide": False}
+    assert diff["fits"] == {"dqn": True, "dqn lr x2": True, "dqn 3-step": True,
+                            "dqn dueling": False, "dqn wide": False}  # fmt: skip
     result = differential_report.write_differential(summary, tmp_path)
     assert (tmp_path / "differential_uav.png").exists() and "uav" in result["cases"]

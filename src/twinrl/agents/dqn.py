@@ -99,10 +99,17 @@ class DQN:
         self.storage = Storage(c.buffer_capacity, n_twin_domains=1, seed=storage_seq)
         self.nstep = NStepBuffer(c.n_step, c.gamma) if c.n_step > 1 else None
         n_outputs = self.n_branches * self.n_actions
+        dueling = self.n_branches if c.dueling else 0
         self.online = build_network(
-            torch, obs_size, c.hidden, n_outputs, np.random.default_rng(init_seq)
+            torch,
+            obs_size,
+            c.hidden,
+            n_outputs,
+            np.random.default_rng(init_seq),
+            dueling_branches=dueling,
         )
-        self.target = build_network(torch, obs_size, c.hidden, n_outputs, None)
+        self.target = build_network(torch, obs_size, c.hidden, n_outputs, None,
+                                    dueling_branches=dueling)  # fmt: skip
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr, foreach=True)
         self.iteration = 1

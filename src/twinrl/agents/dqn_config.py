@@ -63,6 +63,9 @@ class DQNConfig:
     double: bool = True
     """Double DQN: the online network picks the next action, the target network values it;
     ``true`` or ``false``."""
+    dueling: bool = False
+    """A dueling head per branch, ``Q_b(s, a) = V(s) + A_b(s, a) - mean_a A_b(s, a)`` (Wang et
+    al., ICML 2016); ``true`` or ``false``."""
     twin_share: float = 0.5
     """Share of each sampled batch drawn from twin domains, in [0, 1], once the storage holds twin
     data (only an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample
@@ -86,6 +89,7 @@ class DQNConfig:
         for name in ("eps_start", "eps_end", "twin_share"):
             set_field(self, name, check_float(name, getattr(self, name), 0.0, 1.0))
         set_field(self, "double", check_bool("double", self.double))
+        set_field(self, "dueling", check_bool("dueling", self.dueling))
 
 
 def check_dqn_memory(config: DQNConfig, obs_size: int, n_outputs: int) -> None:

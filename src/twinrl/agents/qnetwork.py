@@ -54,24 +54,54 @@ def build_network(
     hidden: tuple[int, ...],
     n_outputs: int,
     init: np.random.Generator | None,
+    *,
+    dueling_branches: int = 0,
 ) -> torch.nn.Module:
     """Torso MLP of widths ``hidden`` (ReLU after each layer), then one linear layer of
     ``n_outputs`` units holding all branch heads; weights drawn from ``init`` with torch's default
-    bounds ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (``None`` keeps torch's own initialisation)."""
+    bounds ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (``None`` keeps torch's own initialisation).
+
+    With ``dueling_branches`` B > 0 the head is a dueling one (Wang et al., ICML 2016) per branch:
+    a value unit ``V(s)`` and advantages ``A_b(s, a)``, combined as
+    ``Q_b(s, a) = V(s) + A_b(s, a) - mean_a A_b(s, a)`` (the ``n_outputs`` outputs are B branches
+    of ``n_outputs / B`` actions)."""
     nn = torch.nn
     layers: list[Any] = []
     width = obs_size
     for size in hidden:
         layers += [nn.Linear(width, size), nn.ReLU()]
         width = size
-    layers.append(nn.Linear(width, n_outputs))
-    net = nn.Sequential(*layers)
+    net: Any
+    if dueling_branches:
+        net = _dueling(nn, nn.Sequential(*layers), width, dueling_branches, n_outputs)
+    else:
+        layers.append(nn.Linear(width, n_outputs))
+        net = nn.Sequential(*layers)
     if init is not None:
         with torch.no_grad():
-            for layer in net:
+            for layer in net.modules():
                 if isinstance(layer, nn.Linear):
                     bound = 1.0 / math.sqrt(layer.in_features)
                     for p in (layer.weight, layer.bias):
                         drawn = init.uniform(-bound, bound, size=tuple(p.shape))
                         p.copy_(torch.from_numpy(drawn.astype(np.float32)))
     return net
+
+
+def _dueling(nn: Any, torso: Any, width: int, branches: int, n_outputs: int) -> Any:
+    """The torso with a dueling head of ``branches`` branches (see :func:`build_network`)."""
+
+    class DuelingQ(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.torso = torso
+            self.value = nn.Linear(width, 1)
+            self.advantage = nn.Linear(width, n_outputs)
+
+        def forward(self, x: Any) -> Any:
+            h = self.torso(x)
+            a = self.advantage(h).view(h.shape[0], branches, -1)
+            q = self.value(h)[:, :, None] + a - a.mean(dim=-1, keepdim=True)
+            return q.reshape(h.shape[0], n_outputs)
+
+    return DuelingQ()

@@ -84,7 +84,7 @@ def tabular_methods() -> tuple[Method, ...]:
 
 
 SINGLES = {"ap": ("QL", "QL lr x3", "QL eps x3", "SARSA", "Expected SARSA"),
-           "uav": ("DQL", "DQL lr x2", "DQL 3-step", "DQL wide")}  # fmt: skip
+           "uav": ("DQL", "DQL lr x2", "DQL 3-step", "DQL dueling", "DQL wide")}  # fmt: skip
 """Per case, the single configurations (the differential learners, each trained alone)."""
 DIFFERENTIAL = {"ap": ("DT-diff adopt", "DT-diff distill"), "uav": ("DT-diff DQN adopt",)}
 """Per case, the DifferentialTwins methods."""
@@ -96,6 +96,7 @@ def deep_methods(hidden: tuple[int, ...], lr: float) -> tuple[Method, ...]:
         Method("DQL", "dqn"),
         Method("DQL lr x2", "dqn", (("lr", min(0.1, 2 * lr)),)),
         Method("DQL 3-step", "dqn", (("n_step", 3),)),
+        Method("DQL dueling", "dqn", (("dueling", True),)),
         Method("DQL wide", "dqn", (("hidden", tuple(2 * h for h in hidden)),)),
         Method("DT-diff DQN adopt", "dt-diff-dqn"),
     )
