@@ -99,7 +99,7 @@ def _case(
     comparisons, checks = [], []
     for lb in (lb for lb in DIFFERENTIAL[name] if lb in by):
         for other in dict.fromkeys((ref, best_single)):  # once where the best is the reference
-            comp, diff = _compare(greedy, auc, lb, other)
+            comp, diff = _compare(by, greedy, auc, lb, other)
             comparisons.append(comp)
             verdict = ap_metrics.decided(comp["greedy_verdict"], comp["n"],
                                          preset=summary["preset"]["name"])  # fmt: skip
@@ -110,7 +110,7 @@ def _case(
                 f"{comp['p_improvement']:.2f} [{low:.2f}, {high:.2f}]; target: above 0): {verdict}"
             )
     winners = _winners(by, DIFFERENTIAL[name])
-    table = _table(rows, preset["episodes"])
+    table = _table(rows, preset["episodes"], preset["seeds"])
     section = [
         f"## {TITLES[name]}",
         "",
@@ -155,13 +155,21 @@ def _pairs(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def _compare(
-    greedy: dict[str, np.ndarray], auc: dict[str, np.ndarray], lb: str, other: str
+    by: dict[str, list[dict[str, Any]]],
+    greedy: dict[str, np.ndarray],
+    auc: dict[str, np.ndarray],
+    lb: str,
+    other: str,
 ) -> tuple[dict[str, Any], metrics.Estimate]:
-    """The paired greedy-reward and AUC differences of ``lb`` over ``other``, the verdict on
-    the first, and P(lb > other) with its bootstrap CI."""
-    diff = metrics.mean_ci(greedy[lb] - greedy[other])
-    auc_diff = metrics.mean_ci(auc[lb] - auc[other])
-    poi = stats.probability_of_improvement_ci(greedy[lb], greedy[other], seed=BOOTSTRAP_SEED)
+    """The paired greedy-reward and AUC differences of ``lb`` over ``other`` on the seeds both
+    ran, the verdict on the first, and P(lb > other) with its bootstrap CI."""
+    mine, theirs = ([r["seed"] for r in by[x]] for x in (lb, other))
+    common = sorted(set(mine) & set(theirs))
+    i, j = [mine.index(s) for s in common], [theirs.index(s) for s in common]
+    diff = metrics.mean_ci(greedy[lb][i] - greedy[other][j])
+    auc_diff = metrics.mean_ci(auc[lb][i] - auc[other][j])
+    poi = stats.probability_of_improvement_ci(greedy[lb][i], greedy[other][j],
+                                              seed=BOOTSTRAP_SEED)  # fmt: skip
     return {
         "method": lb,
         "versus": other,
@@ -202,7 +210,7 @@ def _winners(by: dict[str, list[dict[str, Any]]], labels: tuple[str, ...]) -> di
     return out
 
 
-def _table(rows: list[dict[str, Any]], episodes: int) -> list[str]:
+def _table(rows: list[dict[str, Any]], episodes: int, seeds: int) -> list[str]:
     head = ("| method | greedy reward (physical) | IQM [95% CI] | AUC | episodes to the single "
             "learner's level (median) | twin steps / physical step | distinct (s, a) / "
             "physical step |")  # fmt: skip
@@ -212,8 +220,9 @@ def _table(rows: list[dict[str, Any]], episodes: int) -> list[str]:
         med = r["median_episodes"]
         reach = f"> {episodes}" if math.isinf(med) else f"{med:.0f}"
         pairs = "; ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in r["pairs_per_step"].items())
+        fewer = "" if r["seeds"] == seeds else f" ({r['seeds']} seeds)"
         out.append(
-            f"| {r['method']} | {g['mean']:.4g} ± {g['ci95']:.2g} | {q['iqm']:.4g} "
+            f"| {r['method']}{fewer} | {g['mean']:.4g} ± {g['ci95']:.2g} | {q['iqm']:.4g} "
             f"[{q['low']:.4g}, {q['high']:.4g}] | {a['mean']:.4g} ± {a['ci95']:.2g} | {reach} | "
             f"{r['twin_steps_per_physical_step']:.3g} | {pairs or '-'} |"
         )
