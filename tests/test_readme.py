@@ -25,10 +25,13 @@ def test_readme_python_blocks_run() -> None:
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
-def test_docs_python_blocks_run(path: Path) -> None:
+def test_docs_python_blocks_run(path: Path, request: pytest.FixtureRequest) -> None:
     for block in _blocks(path):
-        if block.startswith("# needs: torch") and importlib.util.find_spec("torch") is None:
-            continue  # the block uses the torch extra
+        needs = re.match(r"# needs: (\w+)", block)
+        if needs and importlib.util.find_spec(needs[1]) is None:
+            continue  # the block uses an extra (torch, ray) that is not installed
+        if needs and needs[1] == "ray":
+            request.getfixturevalue("ray_instance")  # the session's one local Ray instance
         exec(compile(block, str(path), "exec"), {})
 
 

@@ -22,6 +22,7 @@ from twinrl.assists.differential import DifferentialTwins
 from twinrl.assists.predictive_targets import PredictiveTargets
 from twinrl.assists.safe_exploration import SafeExploration
 from twinrl.assists.twin_agents import TwinAgents
+from twinrl.resources import check_memory, tabular_bytes
 
 ALGORITHMS = {
     "ql": "physical tabular Q-learning (no twin)",
@@ -109,6 +110,7 @@ def build_algorithm(
         if name == "dt-dqn":
             assists.append(PredictiveTargets(k, m, gamma=cfg.gamma, rng=streams.assists))
     else:
+        _check_tabular_memory(env, n_agents if name in TWIN_AGENT_AVERAGES else 0)
         cls_ = TABULAR_AGENTS.get(name, QLearning)
         agent = cls_.for_env(env, agent_config, rng=streams.agent)  # type: ignore[arg-type]
     if name == "dteql":
@@ -134,6 +136,22 @@ def build_algorithm(
         n = int(env.action_space.n)  # type: ignore[attr-defined]
         assists.append(SafeExploration(n, audit_only=safe_exploration == "audit"))
     return agent, assists
+
+
+def _check_tabular_memory(env: gym.Env[Any, Any], n_agents: int) -> None:
+    """Refuse, before any table is allocated, a tabular learner (with ``n_agents`` twin copies)
+    whose tables would not fit in memory; the message names the sizes and the knobs."""
+    obs, act = env.observation_space, env.action_space
+    if not isinstance(obs, gym.spaces.Discrete) or not isinstance(act, gym.spaces.Discrete):
+        return  # QLearning.for_env refuses these spaces with its own message
+    n_states, n_actions = int(obs.n), int(act.n)
+    copies = f" and {n_agents} twin agents' copies of it" if n_agents else ""
+    knob = "the environment's state or action space (e.g. env_kwargs.n_tasks)"
+    check_memory(
+        tabular_bytes(n_states, n_actions, n_agents),
+        f"the Q table ({n_states} states x {n_actions} actions, 8 bytes each){copies}",
+        knob + (" or n_agents" if n_agents else ""),
+    )
 
 
 def tabular_learners(

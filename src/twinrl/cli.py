@@ -15,19 +15,22 @@ import io
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from twinrl import __version__
+from twinrl import __version__, tblog
 from twinrl.algorithms import ALGORITHMS, Streams, build_algorithm
 from twinrl.checkpoint import manifest_for, save_checkpoint
 from twinrl.config import TrainConfig, build_config
 from twinrl.envs import ENV_IDS
-from twinrl.errors import ConfigError, TwinrlError, short_repr
-from twinrl.experiments.parallel import Interrupted, interrupts_raise
+from twinrl.errors import CheckpointError, ConfigError, TwinrlError, short_repr
+from twinrl.experiments.parallel import ENGINES, Interrupted, interrupts_raise
 from twinrl.experiments.runner import EXPERIMENTS, PRESET_NAMES, git_commit, reproduce
-from twinrl.outdir import RunDir, to_json
+from twinrl.outdir import RunDir, recorded_command, to_json
+from twinrl.resume import Checkpointing, load_resume
 from twinrl.training import train
 from twinrl.twin import DigitalTwin
 
@@ -57,11 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", help="YAML or TOML file of TrainConfig fields")
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config field, e.g. env_kwargs.n_tasks=6 or agent.lr=0.2")  # fmt: skip
-    tr.add_argument("--out", default="runs/train",
+    tr.add_argument("--out",
                     help="output directory: new, empty, or a previous train run with "
                          "--overwrite (default runs/train)")  # fmt: skip
     tr.add_argument("--overwrite", action="store_true",
                     help="replace the previous twinrl train run in --out (only its files)")  # fmt: skip
+    tr.add_argument("--checkpoint-every", type=int, metavar="N",
+                    help="write a resume checkpoint (resume.npz) every N physical iterations")  # fmt: skip
+    tr.add_argument("--resume", metavar="DIR",
+                    help="continue the killed twinrl train run in DIR from its last checkpoint "
+                         "(its options are reused; options given must equal them)")  # fmt: skip
+    tr.add_argument("--tensorboard", action=argparse.BooleanOptionalAction,
+                    help="write TensorBoard events to DIR/tensorboard (default: on when "
+                         "tensorboardX is installed)")  # fmt: skip
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     rp = sub.add_parser("reproduce", parents=[debug],
@@ -83,7 +94,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="continue the interrupted twinrl reproduce run in --out (the same "
                          "command): runs finished there are not run again")  # fmt: skip
     rp.add_argument("--seed", type=int, default=0)
-    rp.add_argument("--workers", type=int, default=2, help="parallel worker processes")
+    rp.add_argument("--workers", type=int, default=2,
+                    help="parallel worker processes (with --engine ray and no --address: the "
+                         "local Ray instance's CPUs)")  # fmt: skip
+    rp.add_argument("--engine", default="local", choices=ENGINES,
+                    help="run the runs in local processes, or as Ray tasks (the ray extra); "
+                         "both give the same results (default local)")  # fmt: skip
+    rp.add_argument("--address",
+                    help="with --engine ray: the Ray cluster to join ('auto', or HOST:PORT of "
+                         "its head node); default: start a local Ray instance")  # fmt: skip
     rp.add_argument("--instances", type=int, help="task instances per N (overrides the preset)")
     rp.add_argument("--seeds", type=int, help="seeds per method of fig4/safety (overrides preset)")
     rp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -149,16 +168,16 @@ def _run(args: argparse.Namespace) -> None:
     if args.command == "list":
         _list()
     elif args.command == "train":
-        env = resolve_env(args.env, allow_import=args.allow_import)
-        cfg = build_config(args.config, args.overrides, env=env, algo=args.algo,
-                           budget=args.budget, seed=args.seed)  # fmt: skip
-        run_dir = RunDir.open(args.out, "train", overwrite=args.overwrite)
-        _train(cfg, run_dir, progress=not args.no_progress)
+        cfg, run_dir = _train_setup(args)
+        tensorboard = tblog.available() if args.tensorboard is None else args.tensorboard
+        _train(cfg, run_dir, progress=not args.no_progress, tensorboard=tensorboard,
+               resume=args.resume is not None)  # fmt: skip
     else:
         report = reproduce(args.names, preset=args.preset, out=args.out, seed=args.seed,
                            workers=args.workers, instances=args.instances, seeds=args.seeds,
                            progress=not args.no_progress, overwrite=args.overwrite,
-                           resume=args.resume)  # fmt: skip
+                           resume=args.resume, engine=args.engine,
+                           address=args.address)  # fmt: skip
         print(f"report: {report}")
 
 
@@ -209,9 +228,43 @@ def resolve_env(env_id: str | None, *, allow_import: bool = False) -> str | None
     return env_id
 
 
-def _train(cfg: TrainConfig, run_dir: RunDir, *, progress: bool) -> None:
-    """Train, then write config.json, metrics.csv, summary.json and checkpoint.npz into
-    ``run_dir``, each file atomically."""
+RESUME = "resume.npz"
+"""The resume checkpoint of a ``twinrl train`` run with ``--checkpoint-every``."""
+
+
+def _train_setup(args: argparse.Namespace) -> tuple[TrainConfig, RunDir]:
+    """The config and output directory of ``twinrl train``; with ``--resume DIR``, the config
+    recorded in DIR's marker unless options are given (then they must equal it)."""
+    env = resolve_env(args.env, allow_import=args.allow_import)
+    options = {"env": env, "algo": args.algo, "budget": args.budget, "seed": args.seed,
+               "checkpoint_every": args.checkpoint_every}  # fmt: skip
+    out = "runs/train" if args.out is None else args.out
+    if args.resume is not None:
+        if not args.resume:
+            raise ConfigError("--resume is empty; give the directory of the run to continue")
+        if args.out is not None and Path(args.out) != Path(args.resume):
+            raise ConfigError(
+                f"--resume {short_repr(args.resume)} continues the run in that directory; drop "
+                f"--out {short_repr(args.out)}"
+            )
+        out = args.resume
+        recorded = None if args.overwrite else recorded_command(out, "train")
+        if recorded is not None:  # options given must equal the recorded ones
+            cfg = build_config(args.config, args.overrides, base=recorded, **options)
+            return cfg, RunDir.open(out, "train", resume=True, command=cfg.to_dict())
+    cfg = build_config(args.config, args.overrides, **options)
+    run_dir = RunDir.open(out, "train", overwrite=args.overwrite,
+                          resume=args.resume is not None, command=cfg.to_dict())  # fmt: skip
+    return cfg, run_dir
+
+
+def _train(
+    cfg: TrainConfig, run_dir: RunDir, *, progress: bool, tensorboard: bool, resume: bool
+) -> None:
+    """Train, then write config.json, metrics.csv, summary.json, timing.json and checkpoint.npz
+    into ``run_dir``, each file atomically; with ``checkpoint_every``, ``resume.npz`` during the
+    run (removed at the end), and with ``resume``, continue from it."""
+    logger = None
     try:
         try:
             env = gym.make(cfg.env, **cfg.env_kwargs)
@@ -224,10 +277,19 @@ def _train(cfg: TrainConfig, run_dir: RunDir, *, progress: bool) -> None:
             n_agents=cfg.n_agents, sync_every=cfg.sync_every, k=cfg.k, m=cfg.m,
         )  # fmt: skip
         twin = DigitalTwin(env, backend=cfg.backend)
+        manifest = manifest_for(cfg.algo, cfg.to_dict(), env.observation_space, env.action_space)
+        resume_from = _resume_state(run_dir, manifest) if resume else None
+        every = cfg.checkpoint_every
+        checkpoint = Checkpointing(run_dir.claim(RESUME), every, manifest) if every else None
+        if tensorboard:
+            first = 1 if resume_from is None else int(resume_from["loop.iteration"]) + 1
+            logger = tblog.TensorBoardLog(run_dir, budget=cfg.budget, twin=twin, first=first,
+                                          flush_every=every)  # fmt: skip
         run = train(env, agent, budget=cfg.budget, assists=assists, twin=twin,
                     seed=Streams.from_seed(cfg.seed).env_seed, progress=progress,
                     evaluate=cfg.evaluate, eval_every=cfg.eval_every,
-                    eval_steps=cfg.eval_steps)  # fmt: skip
+                    eval_steps=cfg.eval_steps, checkpoint=checkpoint, resume_from=resume_from,
+                    callback=logger)  # fmt: skip
         meta = {"version": __version__, "git_commit": git_commit(), **cfg.to_dict()}
         run_dir.write_json("config.json", meta)
         keys = list(run.history)
@@ -240,21 +302,42 @@ def _train(cfg: TrainConfig, run_dir: RunDir, *, progress: bool) -> None:
         greedy = run.history.get("greedy_return", np.array([np.nan]))
         returns = run.episode_returns[-10:]
         summary = {"iterations": run.iterations, "episodes": run.episodes,
-                   "twin_evaluations": run.twin_evaluations, "wall_time_s": run.wall_time,
+                   "twin_evaluations": run.twin_evaluations,
                    "final_greedy_return": float(greedy[-1]),
                    "mean_return_last_10_episodes": float(np.mean(returns)) if returns else None}  # fmt: skip
         run_dir.write_json("summary.json", summary)  # NaN (no evaluation) is written as null
-        manifest = manifest_for(cfg.algo, cfg.to_dict(), env.observation_space, env.action_space)
+        run_dir.write_json("timing.json", {"wall_time_s": run.wall_time})  # the machine's
         save_checkpoint(run_dir.claim("checkpoint.npz"), agent.state_dict(), manifest)
+        run_dir.discard(RESUME)
         run_dir.finish()
     except KeyboardInterrupt as exc:
         run_dir.abandon()
         signum = getattr(exc, "signum", signal.SIGINT)
-        raise Interrupted(signum, "train keeps no partial results") from None
+        kept = (
+            f"the last checkpoint is kept: continue with twinrl train --resume {run_dir.path}"
+            if cfg.checkpoint_every and (run_dir.path / RESUME).exists()
+            else "train keeps no partial results"
+        )
+        raise Interrupted(signum, kept) from None
     except BaseException:
         run_dir.abandon()
         raise
+    finally:
+        if logger is not None:
+            logger.close()
     print(to_json(summary, indent=None))
+
+
+def _resume_state(run_dir: RunDir, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The arrays of ``run_dir``'s resume checkpoint, refused unless it is this run's."""
+    path = run_dir.path / RESUME
+    if RESUME not in run_dir.previous_files or not path.is_file():
+        raise CheckpointError(
+            f"--resume {short_repr(str(run_dir.path))} holds no {RESUME} (the run finished, was "
+            "killed before its first checkpoint, or ran without --checkpoint-every); start it "
+            "again with --overwrite"
+        )
+    return load_resume(path, expect=manifest)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -91,6 +91,10 @@ class TrainConfig:
     """Most twin steps of one greedy evaluation episode, an integer in [1, 1e9]."""
     backend: str = "auto"
     """Twin backend: auto, vectorized or serial."""
+    checkpoint_every: int | None = None
+    """Write a resume checkpoint (``resume.npz`` in ``--out``) after every ``checkpoint_every``-th
+    physical iteration, an integer in [1, 1e9], so ``twinrl train --resume DIR`` can continue a
+    killed run; None: no checkpoints."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the environment (e.g. ``n_tasks``); for the twinrl environments, the
     fields of its parameter dataclass (:data:`ENV_PARAMS`), validated here."""
@@ -113,8 +117,9 @@ class TrainConfig:
             set_field(self, name, check_int(name, getattr(self, name), low, high))
         check_choice("backend", self.backend, ("auto", "vectorized", "serial"))
         set_field(self, "evaluate", check_bool("evaluate", self.evaluate))
-        if self.eval_every is not None:
-            set_field(self, "eval_every", check_int("eval_every", self.eval_every, 1, MAX_BUDGET))
+        for name in ("eval_every", "checkpoint_every"):
+            if getattr(self, name) is not None:
+                set_field(self, name, check_int(name, getattr(self, name), 1, MAX_BUDGET))
         for name in ("env_kwargs", "agent"):
             value = getattr(self, name)
             if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
@@ -342,9 +347,13 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     target[leaf] = value
 
 
-def build_config(file: str | None, overrides: list[str], **cli: Any) -> TrainConfig:
-    """Defaults, then the file, then explicit CLI options, then ``--set`` overrides."""
-    data: dict[str, Any] = load_file(file) if file else {}
+def build_config(
+    file: str | None, overrides: list[str], *, base: dict[str, Any] | None = None, **cli: Any
+) -> TrainConfig:
+    """Defaults, then ``base`` (e.g. the config a resumed run recorded), then the file, then
+    explicit CLI options, then ``--set`` overrides."""
+    data: dict[str, Any] = dict(base or {})
+    data.update(load_file(file) if file else {})
     data.update({k: v for k, v in cli.items() if v is not None})
     for item in overrides:
         apply_override(data, item)

@@ -2,18 +2,23 @@
 
 This module sits at the bottom of the package (DESIGN.md section 2): envs, the twin, agents,
 storage, assists and the training loop all import their shared types from here, and it imports
-nothing of twinrl. Imports flow one way, ``envs <- twin <- agents/storage/assists <- training <-
+nothing of twinrl but its error classes. Imports flow one way, ``envs <- twin <- agents/storage/assists <- training <-
 experiments <- cli``; ``tests/test_layering.py`` fails when a module imports a higher layer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+
+from twinrl.errors import ConfigError, ConfigTypeError
 
 PHYSICAL = 0
 """Source tag of transitions from the physical space; digital domains are tagged 1, 2, ..."""
@@ -142,6 +147,145 @@ class BatchedEnv(TwinnableEnv, Protocol):
     """
 
     def step_batch(self, state: Any, actions: NDArray[Any]) -> DomainSteps: ...
+
+
+ScenarioValue = int | float | tuple[float, ...]
+"""The value of one scenario parameter: a number, or a tuple of numbers (one per AP, a range)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The scenario of a network: the values of the parameters that describe *where and under
+    what load* it runs (paper 000, Section III-C: "the network changes (environment, task
+    distribution, location)"), as opposed to how it works.
+
+    An env names its scenario parameters in its params dataclass (``scenario_fields``, e.g. the
+    AP layout and rates of access-point selection) and exposes ``env.unwrapped.scenario`` and
+    ``env.unwrapped.set_scenario(scenario)``; :class:`twinrl.envs.ScenarioSampler` draws them.
+    A scenario may give only some of an env's fields: setting it changes only those.
+
+    Build one with :meth:`of`; ``values`` is kept sorted by name, so equal scenarios are equal
+    values with equal :meth:`key`.
+    """
+
+    values: tuple[tuple[str, ScenarioValue], ...]
+    """``(name, value)`` pairs, sorted by name; a value is a number or a tuple of numbers."""
+    name: str = field(default="", compare=False)
+    """A label for tables (``"held-out"``); not part of the scenario's identity."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.values, tuple):
+            raise ConfigTypeError(
+                "Scenario.values must be a tuple of (name, value) pairs; use Scenario.of"
+            )
+        items = []
+        for pair in self.values:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+                raise ConfigTypeError(f"Scenario.values entry {pair!r} is not a (name, value) pair")
+            items.append((pair[0], _scenario_value(pair[0], pair[1])))
+        names = [n for n, _ in items]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"Scenario gives a parameter twice: {sorted(names)}")
+        object.__setattr__(self, "values", tuple(sorted(items)))
+
+    @classmethod
+    def of(
+        cls, values: Mapping[str, Any] | None = None, /, *, name: str = "", **more: Any
+    ) -> Scenario:
+        """A scenario from a mapping and/or keywords, e.g. ``Scenario.of(speed=25.0)``."""
+        merged = {**dict(values or {}), **more}
+        return cls(tuple(merged.items()), name=name)
+
+    def as_dict(self) -> dict[str, ScenarioValue]:
+        """The values as a dict (parameter name -> value)."""
+        return dict(self.values)
+
+    def __getitem__(self, key: str) -> ScenarioValue:
+        return self.as_dict()[key]
+
+    def key(self) -> str:
+        """A stable identifier of the values (16 hex digits of a SHA-256 of their canonical
+        JSON, every number as a float): the same across runs, processes and machines, equal
+        exactly when the scenarios are equal; the ``name`` does not enter it."""
+        canonical = [[n, [x + 0.0 for x in v] if isinstance(v, tuple) else v + 0.0]
+                     for n, v in self.values]  # fmt: skip
+        text = json.dumps(canonical, separators=(",", ":"))  # 20 and 20.0, -0.0 and 0.0 agree
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def distance(self, other: Scenario) -> float:
+        """How different two scenarios are, in [0, 1]: the mean over the parameters either one
+        gives of the relative difference ``|a - b| / max(|a|, |b|)`` (clipped to 1; averaged over
+        the entries of a tuple); a parameter only one gives, or tuples of different lengths,
+        count 1. 0 means equal values."""
+        if not isinstance(other, Scenario):
+            raise ConfigTypeError(f"distance needs a Scenario, got {type(other).__name__}")
+        mine, theirs = self.as_dict(), other.as_dict()
+        names = sorted(set(mine) | set(theirs))
+        if not names:
+            return 0.0
+        return sum(_value_distance(mine.get(n), theirs.get(n)) for n in names) / len(names)
+
+    def similarity(self, other: Scenario, bandwidth: float = 0.1) -> float:
+        """``exp(-distance / bandwidth)``, in (0, 1]: 1 for equal scenarios; ``bandwidth`` > 0
+        sets how fast it falls (at distance = bandwidth it is 1/e)."""
+        if not (isinstance(bandwidth, (int, float)) and math.isfinite(bandwidth) and bandwidth > 0):
+            raise ConfigError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+        return math.exp(-self.distance(other) / bandwidth)
+
+
+def _scenario_value(name: str, value: Any) -> ScenarioValue:
+    """``value`` as a plain number or tuple of floats (numpy scalars and lists accepted)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = tuple(_scenario_value(name, v) for v in np.ravel(np.asarray(value, dtype=object)))
+        return tuple(float(v) for v in items)  # type: ignore[arg-type]
+    if type(value) is float and math.isfinite(value):  # the common case, fast
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise ConfigTypeError(
+            f"Scenario parameter {name!r} must be a number or numbers, got {value!r}"
+        )
+    if not math.isfinite(float(value)):
+        raise ConfigError(f"Scenario parameter {name!r} must be finite, got {value!r}")
+    return int(value) if isinstance(value, (int, np.integer)) else float(value)
+
+
+def _value_distance(a: ScenarioValue | None, b: ScenarioValue | None) -> float:
+    if a is None or b is None:
+        return 1.0
+    xs = a if isinstance(a, tuple) else (a,)
+    ys = b if isinstance(b, tuple) else (b,)
+    if isinstance(a, tuple) != isinstance(b, tuple) or len(xs) != len(ys):
+        return 1.0
+    if not xs:
+        return 0.0
+    total = 0.0
+    for x, y in zip(xs, ys, strict=True):
+        scale = max(abs(x), abs(y))
+        total += 0.0 if scale == 0 else min(1.0, abs(x - y) / scale)
+    return total / len(xs)
+
+
+@dataclass(frozen=True)
+class ScenarioChange:
+    """The physical network switches to ``scenario`` just before physical iteration ``step``
+    (1-based): that step and every later one run under it (``twinrl.train(..., changes=...)``)."""
+
+    step: int
+    scenario: Scenario
+
+    def __post_init__(self) -> None:
+        step = self.step
+        if (
+            isinstance(step, (bool, np.bool_))
+            or not isinstance(step, (int, np.integer))
+            or step < 1
+        ):
+            raise ConfigError(f"ScenarioChange.step must be an int >= 1, got {step!r}")
+        if not isinstance(self.scenario, Scenario):
+            raise ConfigTypeError(
+                f"ScenarioChange.scenario must be a Scenario, got {type(self.scenario).__name__}"
+            )
+        object.__setattr__(self, "step", int(step))
 
 
 def as_generator(

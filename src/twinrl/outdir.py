@@ -230,6 +230,17 @@ class RunDir:
             moved.append(rel)
         return moved
 
+    def discard(self, rel: str) -> None:
+        """Remove ``rel``, a file this run wrote or the previous run listed (e.g. a resume
+        checkpoint once the run is complete), and stop listing it; nothing else is removed."""
+        if rel not in self._files and rel not in self._old:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / rel).unlink()
+        self._files.discard(rel)
+        self._old.discard(rel)
+        self._write_marker(complete=False)
+
     def finish(self) -> None:
         """Remove the previous run's files this run did not write; mark the run complete."""
         for rel in sorted(self._old - self._files):
@@ -278,6 +289,19 @@ class RunDir:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def recorded_command(out: str | Path, kind: str) -> dict[str, Any] | None:
+    """The ``command`` recorded in the marker of the ``kind`` run in ``out``; None when there is
+    none (no such run, an unreadable marker, another kind: :meth:`RunDir.open` names why)."""
+    try:
+        marker = json.loads((Path(out) / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("kind") != kind:
+        return None
+    command = marker.get("command")
+    return command if isinstance(command, dict) else None
 
 
 def _make_dirs(path: Path, shown: str) -> list[Path]:
@@ -386,7 +410,7 @@ def _resumable_files(path: Path, kind: str, shown: str, command: dict[str, Any] 
             what = f"was started by another command ({'; '.join(diffs)})"
         raise OutputDirError(
             f"--out {shown} holds a twinrl {kind} run that {what}; resume it with the same "
-            "experiments and options, or pass --overwrite instead of --resume to replace it"
+            "command and options, or pass --overwrite instead of --resume to replace it"
         )
     return old
 

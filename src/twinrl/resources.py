@@ -21,6 +21,7 @@ __all__ = [
     "history_bytes",
     "qtable_bytes",
     "replay_bytes",
+    "tabular_bytes",
     "twin_agents_bytes",
 ]
 
@@ -85,9 +86,18 @@ def qtable_bytes(n_states: int, n_actions: int) -> int:
 
 
 def twin_agents_bytes(n_agents: int, agent_bytes: int) -> int:
-    """Bytes of ``n_agents`` copies of an agent's parameters (DTAQL twin agents), plus the shared
-    base copy and the averaging buffer of :class:`~twinrl.assists.TwinAgents`."""
-    return (int(n_agents) + 2) * int(agent_bytes)
+    """Peak bytes of :class:`~twinrl.assists.TwinAgents` beside the physical agent: ``n_agents``
+    copies of its parameters and the shared base copy, and while sharing (Algorithm 1, lines
+    11-17) one more copy of every agent's parameters (their ``state_dict``), the merged result,
+    the change sum, the change counts and the new base: ``2 n_agents + 6`` copies."""
+    return (2 * int(n_agents) + 6) * int(agent_bytes)
+
+
+def tabular_bytes(n_states: int, n_actions: int, n_twin_agents: int = 0) -> int:
+    """Peak bytes of a tabular learner: its Q table, plus :func:`twin_agents_bytes` of
+    ``n_twin_agents`` copies of it (DTAQL) when there are any."""
+    table = qtable_bytes(n_states, n_actions)
+    return table + (twin_agents_bytes(n_twin_agents, table) if n_twin_agents else 0)
 
 
 def replay_bytes(capacity: int, obs_size: int, n_domains: int = 2, n_branches: int = 1) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -20,8 +20,17 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions
 from twinrl.assists.base import Assist, StepContext, Vetting
+from twinrl.contract import Scenario, ScenarioChange
 from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.resources import check_memory, history_bytes
+from twinrl.resume import (
+    Checkpointing,
+    Cursor,
+    RunParts,
+    check_resumable,
+    restore_run,
+    save_run,
+)
 from twinrl.storage.replay import Storage
 from twinrl.twin.digital_twin import DigitalTwin
 from twinrl.twin.rollout import greedy_policy, rollout
@@ -61,6 +70,12 @@ class Run:
     storage: Storage | None = None
     """The run's storage space: the ``storage`` given to :func:`train`, else the agent's own
     replay storage (DQN), else None."""
+    last_learn: dict[str, float] = field(default_factory=dict)
+    """What the agent's ``learn`` returned for the last physical transition (e.g. its TD error
+    or loss), for a ``callback`` that logs it."""
+    scenario_changes: list[ScenarioChange] = field(default_factory=list)
+    """The scenario changes applied (``train``'s ``changes``); ``history["scenario"]`` then holds,
+    per iteration, how many had been applied (0: the env's own scenario)."""
 
 
 def train(
@@ -82,6 +97,9 @@ def train(
     storage: Storage | None = None,
     measure_fidelity: bool | None = None,
     start_below: float | None = None,
+    checkpoint: Checkpointing | None = None,
+    resume_from: Mapping[str, NDArray[Any]] | None = None,
+    changes: Sequence[ScenarioChange] = (),
 ) -> Run:
     """Train ``agent`` for ``budget`` physical iterations with the given assists.
 
@@ -118,10 +136,29 @@ def train(
             until the twin's mean one-step reward error over the last :data:`START_WINDOW`
             physical steps is at most this (the twin is mirrored and measured meanwhile);
             :attr:`Run.twin_started` records the iteration. None: as soon as it is built.
+        checkpoint: write a resume checkpoint after every ``checkpoint.every``-th iteration
+            (:class:`~twinrl.resume.Checkpointing`; every piece of state, see
+            :mod:`twinrl.resume`). Refused up front (``ConfigError``) for an env without a
+            ``get_state()`` dataclass, an assist without ``state_dict()``, or an imperfect twin.
+        resume_from: the arrays of such a checkpoint (:func:`~twinrl.resume.load_resume`): the
+            run continues after the checkpoint's iteration, built with the same arguments as the
+            run that wrote it, and ends exactly as that run would have (``history``, episodes,
+            twin work), bit for bit; only :attr:`Run.wall_time` differs.
+        changes: scenario changes of the physical network (paper 000, Section III-C): before
+            iteration ``change.step`` the env switches to ``change.scenario``
+            (``env.unwrapped.set_scenario``), so that step and the later ones run under it;
+            recorded in :attr:`Run.scenario_changes`, and the storage space tags the transitions
+            added from then on with the new scenario. Steps must increase and be <= ``budget``.
     """
     track_info = _check_args(budget, max_episodes, evaluate, eval_every, eval_steps, track_info)
     if measure_fidelity is not None:
         check_bool("measure_fidelity", measure_fidelity)
+    if checkpoint is not None and not isinstance(checkpoint, Checkpointing):
+        raise ConfigTypeError(f"checkpoint must be a Checkpointing, got {short_repr(checkpoint)}")
+    if resume_from is not None and not isinstance(resume_from, Mapping):
+        raise ConfigTypeError(
+            f"resume_from must be the arrays of load_resume(path), got {short_repr(resume_from)}"
+        )
     if start_below is not None and measure_fidelity is False:
         raise ConfigError("start_below needs the fidelity metric; drop measure_fidelity=False")
     if measure_fidelity and not assists:
@@ -130,6 +167,12 @@ def train(
         )
     check_memory(history_bytes(budget, 2 + len(track_info) + evaluate), "the history", "budget")
     env = gym.make(env) if isinstance(env, str) else env
+    pending = _check_changes(changes, budget, env)
+    if pending and (checkpoint is not None or resume_from is not None):
+        raise ConfigError(
+            "changes cannot be combined with checkpoint or resume_from yet: a resume checkpoint "
+            "does not hold the scenario changes applied so far"
+        )
     # the digital space, when an assist or the evaluation needs one (never None where used);
     # policies are judged on the physical system's own dynamics, never in an imperfect twin
     digital = cast(DigitalTwin, twin or (DigitalTwin(env) if assists or evaluate else None))
@@ -151,7 +194,20 @@ def train(
     obs, info = env.reset(seed=seed, options=reset_options)
     start = _episode_start(obs, info, judge if evaluate else None, env)
     fresh, last_action = True, None
-    for i in _progress(range(1, budget + 1), progress):
+    parts = RunParts(env, agent, assists, digital, storage, log, gate)
+    if checkpoint is not None:
+        check_resumable(parts)  # before any work: refuse what cannot be saved
+    first = 1
+    if resume_from is not None:
+        at = restore_run(resume_from, parts)
+        obs, info, start, fresh, last_action = at.obs, at.info, at.start, at.fresh, at.last_action
+        first = at.iteration + 1
+    _tag_scenario(storage, env)
+    for i in _progress(range(first, budget + 1), progress):
+        if i in pending:  # the physical network changes scenario from this step on
+            cast(Any, env.unwrapped).set_scenario(pending[i].scenario)
+            log.run.scenario_changes.append(pending[i])
+            _tag_scenario(storage, env)
         # 1. the physical agent proposes; the identical domain mirrors s_t (once the twin is
         #    built); a vetting assist (SafeExploration) may replace a risky action
         if hasattr(agent, "begin_iteration"):
@@ -166,8 +222,9 @@ def train(
             ctx = replace(ctx, action=vetting.vet(ctx, agent))
         # 2. act in the physical space and learn from it; 3. the assists use the digital space
         next_obs, reward, terminated, truncated, next_info = env.step(ctx.action)
-        route(Transitions.single(obs, ctx.action, float(reward), next_obs, terminated,
-                                 next_info.get("action_mask")))  # fmt: skip
+        learned = route(Transitions.single(obs, ctx.action, float(reward), next_obs, terminated,
+                                           next_info.get("action_mask")))  # fmt: skip
+        log.run.last_learn = learned if isinstance(learned, dict) else {}
         ctx = replace(ctx, info=next_info)
         for assist in assists if helps else ():
             assist.after_step(ctx, agent)
@@ -193,6 +250,8 @@ def train(
             start = log.evaluate(i, judge, agent, start, env, eval_steps)
         if callback is not None:
             callback(i, log.run)
+        if checkpoint is not None and i % checkpoint.every == 0 and i < budget:
+            save_run(checkpoint, Cursor(i, obs, info, start, fresh, last_action), parts)
         if max_episodes is not None and log.run.episodes >= max_episodes:
             break
     return log.finish(digital)
@@ -224,14 +283,84 @@ class _StartGate:
 
 
 def pretrain_in_twin(
-    twin: DigitalTwin, agent: Agent, *, budget: int, seed: int | None = None, **train_args: Any
+    twin: DigitalTwin,
+    agent: Agent,
+    *,
+    budget: int,
+    seed: int | None = None,
+    scenarios: Sequence[Scenario] = (),
+    **train_args: Any,
 ) -> Run:
     """Pre-train ``agent`` in the digital space only (paper 000, Sections III-C and V-A: treat the
     twin and the physical network as similar MDPs, pre-train in the twin, fine-tune physically):
     :func:`train` on a private env that runs the twin's model (its parameters, not the physical
     env's). Continue with ``train(physical_env, agent, ...)``. The run's iterations are twin
-    steps, not physical ones."""
-    return train(twin.model_env(), agent, budget=budget, seed=seed, **train_args)
+    steps, not physical ones.
+
+    With ``scenarios`` (e.g. from :class:`twinrl.envs.ScenarioSampler`), the agent pre-trains
+    across twins of them (Section III-C: a jump-start for scenarios not seen yet): the model env
+    runs each for an equal share of the budget, in order (:func:`train`'s ``changes``, at episode
+    boundaries where the env has a fixed ``episode_steps``). A ``storage`` in ``train_args``
+    keeps these transitions as twin data (domain 1), each tagged with its scenario."""
+    env = twin.model_env()
+    changes: list[ScenarioChange] = []
+    if scenarios:
+        if "changes" in train_args:
+            raise ConfigError("give scenarios or changes to pretrain_in_twin, not both")
+        if isinstance(scenarios, Scenario) or not all(isinstance(x, Scenario) for x in scenarios):
+            raise ConfigTypeError(
+                f"scenarios must be a sequence of Scenario, got {short_repr(scenarios)}"
+            )
+        if len(scenarios) > budget:
+            raise ConfigError(f"{len(scenarios)} scenarios need a budget of at least as many steps")
+        cast(Any, env.unwrapped).set_scenario(scenarios[0])
+        unit = max(1, int(getattr(env.unwrapped, "episode_steps", 1)))
+        starts = [
+            1 + unit * round(k * budget / len(scenarios) / unit) for k in range(1, len(scenarios))
+        ]
+        if len(set(starts)) != len(starts) or (
+            starts and not 1 < starts[0] <= starts[-1] <= budget
+        ):
+            raise ConfigError(
+                f"budget={budget} is too small to give each of {len(scenarios)} scenarios at "
+                f"least one episode of {unit} steps; raise the budget or give fewer scenarios"
+            )
+        changes = [ScenarioChange(step, sc) for step, sc in zip(starts, scenarios[1:], strict=True)]
+    storage = train_args.get("storage")
+    if storage is None:
+        return train(env, agent, budget=budget, seed=seed, changes=changes, **train_args)
+    if storage.n_domains < 2:
+        raise ConfigError("pre-training stores twin data: give a Storage with n_twin_domains >= 1")
+    with storage.stored_as(1):
+        return train(env, agent, budget=budget, seed=seed, changes=changes, **train_args)
+
+
+def _check_changes(
+    changes: Sequence[ScenarioChange], budget: int, env: gym.Env[Any, Any]
+) -> dict[int, ScenarioChange]:
+    """``changes`` by step, checked: ScenarioChange items at increasing steps within the budget,
+    on an env with ``set_scenario``."""
+    if isinstance(changes, ScenarioChange) or not all(
+        isinstance(c, ScenarioChange) for c in changes
+    ):
+        raise ConfigTypeError(
+            f"changes must be a sequence of ScenarioChange, got {short_repr(changes)}"
+        )
+    steps = [c.step for c in changes]
+    if steps != sorted(set(steps)) or (steps and steps[-1] > budget):
+        raise ConfigError(
+            f"changes must be at strictly increasing steps in [1, budget={budget}], got {steps}"
+        )
+    if changes and not callable(getattr(env.unwrapped, "set_scenario", None)):
+        raise ConfigError(f"changes need an env with set_scenario(); {env.unwrapped} has none")
+    return {c.step: c for c in changes}
+
+
+def _tag_scenario(storage: Storage | None, env: gym.Env[Any, Any]) -> None:
+    """Tell the storage space the scenario its next transitions come from (if the env has one)."""
+    scenario = getattr(env.unwrapped, "scenario", None)
+    if storage is not None and isinstance(scenario, Scenario):
+        storage.set_scenario(scenario)
 
 
 def _error_keys(env: gym.Env[Any, Any]) -> tuple[str, ...]:
@@ -297,6 +426,14 @@ class _Log:
         self.last_greedy = np.nan
         self.start_time = time.perf_counter()
 
+    def elapsed(self) -> float:
+        """Seconds of training so far (over every session of a resumed run)."""
+        return time.perf_counter() - self.start_time
+
+    def resume_clock(self, elapsed: float) -> None:
+        """Count ``elapsed`` seconds of earlier sessions in :meth:`elapsed`."""
+        self.start_time = time.perf_counter() - elapsed
+
     def step(self, i: int, reward: float, agent: Agent, info: dict[str, Any]) -> None:
         self.episode_return += reward
         self.history["reward"][i - 1] = reward
@@ -360,8 +497,13 @@ class _Log:
     def finish(self, twin: DigitalTwin | None) -> Run:
         for key in self.history:
             self.history[key] = self.history[key][: self.run.iterations]
+        if self.run.scenario_changes:
+            steps = [c.step for c in self.run.scenario_changes]
+            iterations = np.arange(1, self.run.iterations + 1)
+            applied = np.searchsorted(steps, iterations, side="right")
+            self.history["scenario"] = applied.astype(np.float64)
         self.run.twin_evaluations = twin.evaluations if twin is not None else 0
-        self.run.wall_time = time.perf_counter() - self.start_time
+        self.run.wall_time = self.elapsed()
         for key, values in self.history.items():
             measured = values[np.isfinite(values)]
             if key.startswith("twin_") and key.endswith("_error") and measured.size:
@@ -403,4 +545,5 @@ def _progress(iterable: range, enabled: bool) -> Any:
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc="physical iterations", unit="it", mininterval=0.5)
+    return tqdm(iterable, desc="physical iterations", unit="it", mininterval=0.5,
+                initial=iterable.start - 1, total=iterable.stop - 1)  # fmt: skip

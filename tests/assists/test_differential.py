@@ -85,16 +85,18 @@ def test_parameters_are_stored_with_provenance() -> None:
     train(env, QLearning.for_env(env, CFG, rng=0), assists=[diff], budget=40, seed=5,
           evaluate=False)  # fmt: skip
     assert [d["iteration"] for d in diff.decisions] == [13, 25, 37]
-    assert len(diff.parameters) == 3  # the latest per learner (one scenario: None)
+    scenario = diff.current_scenario()  # env.unwrapped.scenario where the env has one
+    assert scenario == getattr(env.unwrapped, "scenario", None)
+    assert len(diff.parameters) == 3  # the latest per learner (one scenario)
     for j, name in enumerate(learners):
-        record = diff.parameters.get(name)
+        record = diff.parameters.get(name, scenario)
         assert record.learner == name and record.domains == diff.domains_of(j) == (
             2 * j + 1,
             2 * j + 2,
         )
-        assert record.iteration == 37 and record.scenario is None and np.isfinite(record.score)
+        assert record.iteration == 37 and record.scenario == scenario and np.isfinite(record.score)
         assert record.score == diff.decisions[-1]["scores"][name]
-    record = diff.parameters.get("ql")
+    record = diff.parameters.get("ql", scenario)
     learners["ql"].q[:] = 123.0  # a stored record is a copy
     assert not (record.params["q"] == 123.0).all()
 
@@ -151,7 +153,7 @@ def test_choose_by_scenario_returns_the_best_stored_for_that_scenario() -> None:
     returns = [_constant_return(env, ap) for ap in range(n)]
     learners = {f"ap {ap}": Frozen(_constant(env, ap)) for ap in range(n)}
     diff = DifferentialTwins(learners, sync_every=5, use="scenario", eval_window=1)
-    env.unwrapped.scenario = ("road", "A")  # read from env.unwrapped.scenario when present
+    diff.set_scenario(("road", "A"))  # else env.unwrapped.scenario (see the provenance test)
     agent = Frozen(_constant(env, int(np.argmin(returns))))
     decision = _decide(diff, env, agent)
     winner_a = f"ap {int(np.argmax(returns))}"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from twinrl import cli
+from twinrl import cli, tblog
 from twinrl.cli import main
 from twinrl.errors import OutputDirError
 from twinrl.experiments import runner
@@ -133,7 +133,10 @@ def test_rerun_needs_overwrite_and_keeps_files_twinrl_did_not_write(
     assert (out / "metrics.csv").read_bytes() == first
     marker = json.loads((out / MARKER).read_text())
     assert marker["kind"] == "train" and marker["complete"] is True
-    assert set(marker["files"]) == {"config.json", "metrics.csv", "summary.json", "checkpoint.npz"}
+    written = {"config.json", "metrics.csv", "summary.json", "timing.json", "checkpoint.npz"}
+    if tblog.available():  # --tensorboard is on by default then; its events are listed too
+        written.add(tblog.event_file(0))
+    assert set(marker["files"]) == written
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
     # a train run is not a reproduce run: reproduce refuses it even with --overwrite
     assert main(["reproduce", "table1", "--out", str(out), "--overwrite"]) == 2

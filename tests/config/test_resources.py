@@ -23,7 +23,7 @@ def test_check_memory_names_sizes_and_the_knob() -> None:
 
 def test_estimates_use_python_integers_and_never_overflow() -> None:
     assert resources.qtable_bytes(2**62, 2**62) == 2**124 * 8
-    assert resources.twin_agents_bytes(500, 8 * 3_628_800) == 502 * 8 * 3_628_800
+    assert resources.twin_agents_bytes(500, 8 * 3_628_800) == (2 * 500 + 6) * 8 * 3_628_800
     assert resources.replay_bytes(10, 4, n_domains=2) == 2 * 10 * (32 + 8 + 48)
     with pytest.raises(ResourceError):
         resources.check_memory(resources.qtable_bytes(2**62, 2**62), "a table", "its size")

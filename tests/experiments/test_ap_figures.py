@@ -99,6 +99,22 @@ def test_writers_produce_tables_figures_and_checks(summary: dict, tmp_path: Path
                       np.mean([np.mean(r["episode_return"][-2:]) for r in summary["runs"]
                                if r["label"] == "QL"]))  # fmt: skip
     json.dumps(fig4["checks"])
+    # the aggregate columns: the IQM of the failure totals and P(fewer failures than QL), by hand
+    totals = {lb: [sum(r["episode_failures"]) for r in summary["runs"] if r["label"] == lb]
+              for lb in ("QL", "DT-QL n=5 + safe")}  # fmt: skip
+    safe = {r["method"]: r for r in safety["rows"]}["DT-QL n=5 + safe"]["failures_vs_ql"]
+    assert safe["iqm"]["point"] == pytest.approx(np.mean(totals["DT-QL n=5 + safe"]))  # 2 runs
+    pairs = [(a < b) + 0.5 * (a == b) for a in totals["DT-QL n=5 + safe"] for b in totals["QL"]]
+    assert safe["p_improvement"]["point"] == pytest.approx(np.mean(pairs))
+    assert "P(fewer than QL's)" in (tmp_path / "safety" / "table.md").read_text()
+    ql_row = rows["QL"]
+    assert ql_row["auc_vs_ql"]["p_improvement"] is None  # QL is the reference
+    dt = rows["DT-QL n=5"]
+    aucs = {lb: [float(np.mean(r["episode_return"])) for r in summary["runs"] if r["label"] == lb]
+            for lb in ("QL", "DT-QL n=5")}  # fmt: skip
+    pairs = [(a > b) + 0.5 * (a == b) for a in aucs["DT-QL n=5"] for b in aucs["QL"]]
+    assert dt["auc_vs_ql"]["p_improvement"]["point"] == pytest.approx(np.mean(pairs))
+    assert "P(AUC > QL's)" in text and "IQM" in text
 
 
 def test_summary_rows_hold_episodes_to_ql_final_against_a_direct_computation(

@@ -98,7 +98,9 @@ def test_access_point_part_equals_the_single_case_study(summary: dict) -> None:
     runs = [r for r in summary["cases"]["ap"]["runs"] if r["label"] != recalibration]
     assert _sha(runs) == AP_REFERENCE["runs"]
     rows = construction_report.rows(summary, "ap")
-    assert _sha([r for r in rows if r["label"] != recalibration]) == AP_REFERENCE["rows"]
+    # the rows as they were then: the aggregate statistics were added to them later
+    then = [{k: v for k, v in r.items() if k != "aggregate"} for r in rows]
+    assert _sha([r for r in then if r["label"] != recalibration]) == AP_REFERENCE["rows"]
     pairs = construction_report.contrasts(summary, "ap")[:4]
     assert _sha(pairs) == AP_REFERENCE["contrasts"]
 

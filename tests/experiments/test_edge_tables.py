@@ -118,6 +118,23 @@ def test_table2_reports_twin_cost_and_enumeration(
     assert "| every order once (N!) | 24 | 24 | 120 | 120 |" in text
     assert "| DTAQL φ=500 visit |" in text and "N = 5: optimistic | pessimistic | paper" in text
     json.dumps(result)  # summary.json must be plain JSON
+    # the aggregate statistics: IQM of the censored convergence times, P(faster than QL), by hand
+    assert "## Aggregate statistics of the convergence time" in text
+    for row in rows:
+        runs, ql = (
+            [r for r in tiny_grid["runs"] if r["setting"] == "default" and r["n"] == row["n"]
+             and r["label"] == label and r["start"] == row["start"]]
+            for label in (row["method"], "QL")
+        )  # fmt: skip
+        times = [TINY.budget + 1 if r["convergence"] is None else r["convergence"] for r in runs]
+        ql_times = [TINY.budget + 1 if r["convergence"] is None else r["convergence"] for r in ql]
+        agg = row["convergence_vs_ql"]
+        assert agg["iqm"]["point"] == pytest.approx(np.mean(times))  # 2 instances: IQM = mean
+        if row["method"] == "QL":
+            assert agg["p_improvement"] is None
+        else:
+            faster = [(a < b) + 0.5 * (a == b) for a in times for b in ql_times]
+            assert agg["p_improvement"]["point"] == pytest.approx(np.mean(faster))
 
 
 def test_twin_cost_cells() -> None:

@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from twinrl.experiments import episodic, fidelity_report, fidelity_study
@@ -36,6 +37,17 @@ def test_tiny_preset_runs_end_to_end(summary: dict, tmp_path: Path) -> None:
     for row in rows:
         assert row["seeds"] == 2
         assert row["verdict"][next(iter(row["verdict"]))] == "too few seeds to decide"
+    # the aggregate statistics of one row by hand: 2 seeds, so the IQM is the mean
+    row = next(r for r in rows if r["case"] == "ap" and r["mitigation"] == "none")
+    by = {(r["label"], r["seed"]): r for r in summary["cases"]["ap"]["runs"]}
+    seeds = sorted(s for lb, s in by if lb == row["label"])
+    twin = [by[(row["label"], s)]["greedy_reward"] for s in seeds]
+    ref = [by[("physical", s)]["greedy_reward"] for s in seeds]
+    agg = row["aggregate"]["greedy_reward"]
+    assert agg["iqm"]["point"] == pytest.approx(np.mean(twin))
+    higher = [(a > b) + 0.5 * (a == b) for a in twin for b in ref]
+    assert agg["p_improvement"]["point"] == pytest.approx(np.mean(higher))
+    assert agg["few_seeds_warning"] and "P(twin better)" in text
     for name in cases:
         assert len(out["headline"][name]) == 3
         if importlib.util.find_spec("matplotlib") is not None:

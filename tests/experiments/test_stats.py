@@ -279,3 +279,38 @@ def test_docs_worked_example_numbers_are_the_codes() -> None:
     assert re.findall(r"\*\*(.+?)\*\*", example) == expected
     assert expected[:4] == ["4.75", "4.667", "0.5833", "0.5417"]  # and by hand
     assert stats.FEW_SEEDS_WARNING in section and f"{stats.MIN_REPS} `reps`" in section
+
+
+def test_aggregate_by_hand() -> None:
+    # x = (1, 2, 3, 4) vs y = (0, 2, 5, 5): pairs x > y: 1>0, 2>0, 3>0, 3>2, 4>0, 4>2 = 6 wins,
+    # one tie (2 = 2) = 0.5, of 16 pairs: P = 6.5 / 16
+    x, y = [1.0, 2.0, 3.0, 4.0], [0.0, 2.0, 5.0, 5.0]
+    agg = stats.aggregate(x, y, reps=200)
+    assert agg.iqm.point == pytest.approx(2.5)  # IQM of 4 runs: drop 1 each end -> mean(2, 3)
+    assert agg.improvement is not None
+    assert agg.improvement.point == pytest.approx(6.5 / 16)
+    assert agg.warning == stats.seed_warning(4)
+    # lower is better: P(x < y) = (16 - 6 - 1) wins + 0.5 tie = 9.5 / 16
+    low = stats.aggregate(x, y, higher_is_better=False, reps=200)
+    assert low.improvement is not None
+    assert low.improvement.point == pytest.approx(9.5 / 16)
+    assert low.iqm == agg.iqm  # the IQM is of the scores as given
+    ref = stats.aggregate(y, reps=200)
+    assert ref.improvement is None
+    assert ref.cells()[1] == "(reference)"
+
+
+def test_aggregate_cells_mark_few_seeds_and_serialise() -> None:
+    few = stats.aggregate([1.0, 2.0], [0.0, 1.0], reps=200)
+    many = stats.aggregate([1.0, 2.0, 3.0, 4.0, 5.0], [0.0, 1.0, 2.0, 3.0, 4.0], reps=200)
+    assert few.cells()[0].endswith("*") and few.cells()[1].endswith("*")
+    assert not many.cells()[0].endswith("*") and many.warning == ""
+    d = many.to_dict()
+    # x = 1..5 vs y = 0..4: x_i beats i of the y's (15 wins) and ties one for x_i <= 4 (4 ties)
+    assert d["p_improvement"]["point"] == pytest.approx((15 + 0.5 * 4) / 25)
+    assert set(d) == {"iqm", "p_improvement", "few_seeds_warning"}
+
+
+def test_aggregate_refuses_a_non_bool_direction() -> None:
+    with pytest.raises(ConfigTypeError, match="higher_is_better"):
+        stats.aggregate([1.0], [2.0], higher_is_better="yes")  # type: ignore[arg-type]

@@ -29,12 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.agents.base import PHYSICAL, Transitions
-from twinrl.agents.dqn_checkpoint import (
-    COUNTERS,
-    checked_rng_state,
-    pending_arrays,
-    pending_rows,
-)
+from twinrl.agents.dqn_checkpoint import COUNTERS, pending_arrays, pending_rows
 from twinrl.agents.dqn_config import DQNConfig, check_dqn_memory
 from twinrl.agents.nstep import NStepBuffer, rows_to_transitions
 from twinrl.agents.qnetwork import TORCH_MISSING, action_branches, build_network, import_torch
@@ -45,6 +40,7 @@ from twinrl.checkpoint import (
     save_checkpoint,
     state_kind,
 )
+from twinrl.checkpoint.rng import checked_rng_state
 from twinrl.contract import pcg64_from_array, pcg64_to_array
 from twinrl.errors import ConfigTypeError
 from twinrl.storage.replay import TWIN, Storage
@@ -73,6 +69,9 @@ class DQN:
         rng: seed (int or SeedSequence), a numpy Generator to draw a seed from, or None.
     """
 
+    NONFINITE = ("replay.buffer.discount",)
+    """Entries of :meth:`full_state_dict` that may hold NaN (a checkpoint's ``allow_nonfinite``)."""
+
     def __init__(
         self,
         obs_size: int,
@@ -89,6 +88,11 @@ class DQN:
         self.obs_size = obs_size
         self.n_branches, self.n_actions, self.discrete = action_branches(action_space)
         check_dqn_memory(c, obs_size, self.n_branches * self.n_actions)
+        if c.item_features and not self.discrete:
+            raise ValueError(
+                f"agent.item_features={c.item_features} (a per-action set network) needs a "
+                f"Discrete action space, got {action_space}; use item_features=0"
+            )
         self.action_space = action_space
         if isinstance(rng, np.random.Generator):
             rng = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
@@ -99,16 +103,11 @@ class DQN:
         self.storage = Storage(c.buffer_capacity, n_twin_domains=1, seed=storage_seq)
         self.nstep = NStepBuffer(c.n_step, c.gamma) if c.n_step > 1 else None
         n_outputs = self.n_branches * self.n_actions
+        init = np.random.default_rng(init_seq)
         dueling = self.n_branches if c.dueling else 0
-        self.online = build_network(
-            torch,
-            obs_size,
-            c.hidden,
-            n_outputs,
-            np.random.default_rng(init_seq),
-            dueling_branches=dueling,
-        )
-        self.target = build_network(torch, obs_size, c.hidden, n_outputs, None,
+        self.online = build_network(torch, obs_size, c.hidden, n_outputs, init, c.item_features,
+                                    dueling_branches=dueling)  # fmt: skip
+        self.target = build_network(torch, obs_size, c.hidden, n_outputs, None, c.item_features,
                                     dueling_branches=dueling)  # fmt: skip
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr, foreach=True)
@@ -149,11 +148,16 @@ class DQN:
             q = self._q(self.online, x).numpy()
         return q[0] if np.ndim(obs) <= 1 else q
 
-    def greedy_batch(self, obs: Any) -> NDArray[np.int64]:
+    def greedy_batch(self, obs: Any, masks: Any | None = None) -> NDArray[np.int64]:
         """Greedy actions of a batch of observations ``(B, obs_size)`` in one forward pass: the
-        same choices as ``act(o, explore=False)`` for each row (every action valid), shaped
-        ``(B,)`` for ``Discrete`` and ``(B, branches)`` for ``MultiDiscrete``."""
-        choice = self.q_values(np.asarray(obs).reshape(len(obs), -1)).argmax(axis=-1)
+        same choices as ``act(o, explore=False, mask=m)`` for each row (``masks``: one action
+        mask per row, or None where every action is valid), shaped ``(B,)`` for ``Discrete`` and
+        ``(B, branches)`` for ``MultiDiscrete``."""
+        q = self.q_values(np.asarray(obs).reshape(len(obs), -1))
+        if masks is not None:
+            valid = np.stack([self._branch_mask(m) for m in masks])
+            q = np.where(valid, q, -np.inf)
+        choice = q.argmax(axis=-1)
         return choice[:, 0] if self.discrete else choice.astype(np.int64)
 
     def act(self, obs: Any, *, explore: bool, mask: NDArray[np.int8] | None = None) -> Any:
@@ -331,7 +335,7 @@ class DQN:
         if validate:
             expected = {key: (v.shape, state_kind(v.dtype)) for key, v in self.state_dict().items()}
             state = check_state_dict(state, expected, owner="DQN", counters=COUNTERS)
-            rng_state = checked_rng_state(state["rng"])
+            rng_state = checked_rng_state(state["rng"], "DQN")
         else:
             rng_state = pcg64_from_array(np.asarray(state["rng"]))
         with torch.no_grad():
@@ -360,32 +364,23 @@ class DQN:
         observation = gym.spaces.Box(-np.inf, np.inf, shape=(self.obs_size,), dtype=np.float32)
         return manifest_for("dqn", asdict(self.config), observation, self.action_space)
 
-    def save(self, path: str | Path) -> None:
-        """Write :meth:`state_dict`, the replay storage (``replay.*``) and the pending n-step rows
-        (``pending.*``) as a checkpoint (:func:`twinrl.checkpoint.save_checkpoint`: atomic,
-        checksummed, with :meth:`manifest`), so :meth:`load` resumes training exactly. The file is
-        written at ``path`` as given.
-
-        Raises:
-            CheckpointError: a weight holds NaN/inf (training diverged), or the file cannot be
-                written.
-        """
+    def full_state_dict(self) -> dict[str, NDArray[Any]]:
+        """Everything training needs to go on exactly: :meth:`state_dict`, the replay storage
+        (``replay.*``) and the pending n-step rows (``pending.*``). Its float entries are finite
+        except :data:`NONFINITE` (NaN there means "the learner's gamma", see Storage)."""
         arrays = dict(self.state_dict())
         arrays.update({f"replay.{k}": v for k, v in self.storage.state_dict().items()})
         arrays.update(pending_arrays(list(self.nstep.pending) if self.nstep is not None else []))
-        # NaN in the discount column means "the learner's gamma" (see Storage).
-        manifest = {**self.manifest(), "allow_nonfinite": ["replay.buffer.discount"]}
-        save_checkpoint(path, arrays, manifest)
+        return arrays
 
-    def load(self, path: str | Path) -> None:
-        """Restore a :meth:`save` file (:func:`twinrl.checkpoint.load_checkpoint`, no pickle).
+    def load_full_state_dict(self, arrays: Mapping[str, NDArray[Any]]) -> None:
+        """Restore :meth:`full_state_dict` output, everything checked before the agent changes.
 
         Raises:
-            CheckpointError: the file is missing, damaged or not finite, was written by another
-                run (its manifest differs from :meth:`manifest`: another config or spaces), or
-                holds a state this agent cannot take; the agent is unchanged then.
+            CheckpointError: a state this agent cannot take (see :meth:`load_state_dict`,
+                :meth:`Storage.load_state_dict` and the pending rows' sizes); the agent is
+                unchanged then.
         """
-        arrays, _ = load_checkpoint(path, expect=self.manifest())
         state = {k: v for k, v in arrays.items() if not k.startswith(("replay.", "pending."))}
         replay = {k[len("replay.") :]: v for k, v in arrays.items() if k.startswith("replay.")}
         pending = pending_rows(
@@ -404,3 +399,26 @@ class DQN:
         if self.nstep is not None:
             self.nstep.pending.clear()
             self.nstep.pending.extend(pending)
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`full_state_dict` as a checkpoint (:func:`twinrl.checkpoint.save_checkpoint`:
+        atomic, checksummed, with :meth:`manifest`), so :meth:`load` resumes training exactly. The
+        file is written at ``path`` as given.
+
+        Raises:
+            CheckpointError: a weight holds NaN/inf (training diverged), or the file cannot be
+                written.
+        """
+        manifest = {**self.manifest(), "allow_nonfinite": list(self.NONFINITE)}
+        save_checkpoint(path, self.full_state_dict(), manifest)
+
+    def load(self, path: str | Path) -> None:
+        """Restore a :meth:`save` file (:func:`twinrl.checkpoint.load_checkpoint`, no pickle).
+
+        Raises:
+            CheckpointError: the file is missing, damaged or not finite, was written by another
+                run (its manifest differs from :meth:`manifest`: another config or spaces), or
+                holds a state this agent cannot take; the agent is unchanged then.
+        """
+        arrays, _ = load_checkpoint(path, expect=self.manifest())
+        self.load_full_state_dict(arrays)

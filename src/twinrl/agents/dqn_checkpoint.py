@@ -1,6 +1,6 @@
 """What a :class:`~twinrl.agents.dqn.DQN` checkpoint holds besides weights and replay: the pending
-n-step rows (``pending.*``, to arrays and back, checked against the agent's sizes) and the
-exploration RNG state (checked), plus the names of its counter entries. No torch here."""
+n-step rows (``pending.*``, to arrays and back, checked against the agent's sizes), plus the
+names of its counter entries. No torch here."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from numpy.typing import NDArray
 
 from twinrl.agents.nstep import rows_to_transitions
 from twinrl.checkpoint import check_state_dict
-from twinrl.contract import pcg64_from_array
 from twinrl.errors import CheckpointError
 
 PENDING = ("obs", "action", "reward", "next_obs")
@@ -74,15 +73,3 @@ def pending_rows(
         )
         for i in range(count)
     ]
-
-
-def checked_rng_state(words: NDArray[Any]) -> Any:
-    """The PCG64 state stored as :func:`~twinrl.contract.pcg64_to_array` words, checked."""
-    state = pcg64_from_array(np.asarray(words))
-    try:
-        np.random.PCG64().state = state
-    except (ValueError, TypeError, OverflowError) as err:
-        raise CheckpointError(f"DQN state entry 'rng' is not a PCG64 state ({err})") from err
-    if state["has_uint32"] not in (0, 1) or not 0 <= state["uinteger"] < 2**32:
-        raise CheckpointError("DQN state entry 'rng' is not a PCG64 state (bad cached word)")
-    return state

@@ -7,6 +7,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from twinrl.errors import ConfigError
 from twinrl.resources import check_memory, replay_bytes
 from twinrl.validation import (
     check_bool,
@@ -63,6 +64,11 @@ class DQNConfig:
     double: bool = True
     """Double DQN: the online network picks the next action, the target network values it;
     ``true`` or ``false``."""
+    item_features: int = 0
+    """0: an MLP on the whole observation, one output per action (per branch). k > 0: a per-action
+    set network (:func:`~twinrl.agents.qnetwork.build_network`) for a ``Discrete`` action space
+    whose observation holds k entries per action, then global entries (e.g. 7 for
+    ``EdgeScheduling-v0`` with ``observation="features"``); an integer in [0, 65536]."""
     dueling: bool = False
     """A dueling head per branch, ``Q_b(s, a) = V(s) + A_b(s, a) - mean_a A_b(s, a)`` (Wang et
     al., ICML 2016); ``true`` or ``false``."""
@@ -82,6 +88,7 @@ class DQNConfig:
             set_field(self, name, check_int(name, getattr(self, name), 1, high))
         starts = check_int("learning_starts", self.learning_starts, 1, self.buffer_capacity)
         set_field(self, "learning_starts", starts)
+        set_field(self, "item_features", check_int("item_features", self.item_features, 0, 65536))
         set_field(self, "huber_delta", check_float("huber_delta", self.huber_delta, 0.0, 1e12,
                                                    low_open=True))  # fmt: skip
         set_field(self, "grad_clip", check_float("grad_clip", self.grad_clip, 0.0, math.inf,
@@ -90,6 +97,11 @@ class DQNConfig:
             set_field(self, name, check_float(name, getattr(self, name), 0.0, 1.0))
         set_field(self, "double", check_bool("double", self.double))
         set_field(self, "dueling", check_bool("dueling", self.dueling))
+        if self.dueling and self.item_features:
+            raise ConfigError(
+                "dueling=true and item_features > 0 exclude each other (the set network has one "
+                "output per action, no value head); drop one"
+            )
 
 
 def check_dqn_memory(config: DQNConfig, obs_size: int, n_outputs: int) -> None:
@@ -100,7 +112,11 @@ def check_dqn_memory(config: DQNConfig, obs_size: int, n_outputs: int) -> None:
         f"{obs_size} observation floats)",
         "agent.buffer_capacity (or the observation size)",
     )
-    widths = (obs_size, *config.hidden, n_outputs)
+    if config.item_features:
+        n_global = obs_size - n_outputs * config.item_features
+        widths: tuple[int, ...] = (2 * config.item_features + max(n_global, 0), *config.hidden, 1)
+    else:
+        widths = (obs_size, *config.hidden, n_outputs)
     weights = sum((a + 1) * b for a, b in itertools.pairwise(widths))
     check_memory(
         weights * 4 * 5,  # online and target networks, gradients, Adam's two moments (float32)

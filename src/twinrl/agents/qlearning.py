@@ -13,6 +13,8 @@ from numpy.typing import NDArray
 from twinrl.agents.base import Transitions, as_generator
 from twinrl.agents.selection import UNIFORMS_PER_ACTION, epsilon_at, epsilon_greedy, q_update
 from twinrl.checkpoint import check_state_dict
+from twinrl.checkpoint.rng import checked_rng_state, rng_words
+from twinrl.contract import pcg64_from_array
 from twinrl.errors import ConfigError, ConfigTypeError
 from twinrl.resources import check_memory, qtable_bytes
 from twinrl.validation import check_choice, check_float, check_int, set_field
@@ -199,12 +201,23 @@ class QLearning:
             raise ValueError(f"observation {obs!r} is not a state index in [0, {self.q.shape[0]})")
         return s
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of this agent's parameters (the Q table and the iteration counter)."""
+        return int(self.q.nbytes) + 8
+
     def state_dict(self) -> dict[str, NDArray[Any]]:
-        return {"q": self.q.copy(), "iteration": np.array(self.iteration, dtype=np.int64)}
+        """``q`` (the table), ``iteration`` and ``rng`` (the exploration stream's PCG64 state as
+        :func:`~twinrl.contract.pcg64_to_array` words), so a loaded agent explores on exactly."""
+        return {
+            "q": self.q.copy(),
+            "iteration": np.array(self.iteration, dtype=np.int64),
+            "rng": rng_words(self.rng, "QLearning"),
+        }
 
     def load_state_dict(self, state: Mapping[str, NDArray[Any]], *, validate: bool = True) -> None:
-        """Restore :meth:`state_dict` output: ``q`` (a finite float table of this agent's shape)
-        and ``iteration`` (an integer >= 0).
+        """Restore :meth:`state_dict` output: ``q`` (a finite float table of this agent's shape),
+        ``iteration`` (an integer >= 0) and ``rng`` (a PCG64 state).
 
         Args:
             state: the arrays to load; they are copied.
@@ -213,16 +226,21 @@ class QLearning:
 
         Raises:
             CheckpointError: a key is missing or extra, ``q`` has another shape, is not float or
-                holds NaN/inf, or ``iteration`` is not an integer >= 0; nothing is changed then.
+                holds NaN/inf, ``iteration`` is not an integer >= 0, or ``rng`` is not a PCG64
+                state; nothing is changed then.
         """
         if validate:
-            expected = {"q": (self.q.shape, "f"), "iteration": ((), "i")}
+            expected = {"q": (self.q.shape, "f"), "iteration": ((), "i"), "rng": ((6,), "i")}
             state = check_state_dict(state, expected, owner="QLearning", counters=("iteration",))
+            rng_state = checked_rng_state(state["rng"], "QLearning")
+        else:
+            rng_state = pcg64_from_array(np.asarray(state["rng"]))
         self.q = np.array(state["q"], dtype=np.float64)
         self.iteration = int(state["iteration"])
+        self.rng.bit_generator.state = rng_state
 
     def spawn(self, rng: np.random.Generator) -> QLearning:
         """A twin agent: same class, configuration and parameters, its own random stream."""
         twin = type(self)(self.q.shape[0], self.q.shape[1], self.config, rng=rng)
-        twin.load_state_dict(self.state_dict())
+        twin.load_state_dict({**self.state_dict(), "rng": rng_words(twin.rng, "QLearning")})
         return twin

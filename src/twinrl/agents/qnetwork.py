@@ -48,18 +48,38 @@ def action_branches(space: gym.Space[Any]) -> tuple[int, int, bool]:
     raise TypeError(f"DQN needs a Discrete or MultiDiscrete action space, got {space}")
 
 
+def check_item_layout(obs_size: int, n_actions: int, item_features: int) -> int:
+    """The number of global entries of an observation laid out as ``n_actions`` blocks of
+    ``item_features`` per-action entries followed by global entries; raises ``ValueError`` naming
+    the sizes if the observation is too short for that layout."""
+    n_global = obs_size - n_actions * item_features
+    if n_global < 0:
+        raise ValueError(
+            f"agent.item_features={item_features} needs observations of at least "
+            f"{n_actions} x {item_features} entries (one block per action), got {obs_size}"
+        )
+    return n_global
+
+
 def build_network(
     torch: Any,
     obs_size: int,
     hidden: tuple[int, ...],
     n_outputs: int,
     init: np.random.Generator | None,
+    item_features: int = 0,
     *,
     dueling_branches: int = 0,
 ) -> torch.nn.Module:
     """Torso MLP of widths ``hidden`` (ReLU after each layer), then one linear layer of
     ``n_outputs`` units holding all branch heads; weights drawn from ``init`` with torch's default
     bounds ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (``None`` keeps torch's own initialisation).
+
+    With ``item_features`` k > 0 the network is a per-action set network instead (one ``Discrete``
+    branch): the observation holds one block of k entries per action, then global entries, and
+    action a's value is the same MLP applied to ``[block_a, mean of all blocks, global]``. Its
+    values do not depend on the order of the blocks (a permutation of the actions permutes the
+    values), and it has one output unit whatever the number of actions.
 
     With ``dueling_branches`` B > 0 the head is a dueling one (Wang et al., ICML 2016) per branch:
     a value unit ``V(s)`` and advantages ``A_b(s, a)``, combined as
@@ -68,15 +88,20 @@ def build_network(
     nn = torch.nn
     layers: list[Any] = []
     width = obs_size
+    if item_features:
+        n_global = check_item_layout(obs_size, n_outputs, item_features)
+        width = 2 * item_features + n_global
     for size in hidden:
         layers += [nn.Linear(width, size), nn.ReLU()]
         width = size
     net: Any
-    if dueling_branches:
+    if dueling_branches and not item_features:
         net = _dueling(nn, nn.Sequential(*layers), width, dueling_branches, n_outputs)
     else:
-        layers.append(nn.Linear(width, n_outputs))
+        layers.append(nn.Linear(width, 1 if item_features else n_outputs))
         net = nn.Sequential(*layers)
+    if item_features:
+        net = _set_network(torch, net, n_outputs, item_features)
     if init is not None:
         with torch.no_grad():
             for layer in net.modules():
@@ -105,3 +130,21 @@ def _dueling(nn: Any, torso: Any, width: int, branches: int, n_outputs: int) -> 
             return q.reshape(h.shape[0], n_outputs)
 
     return DuelingQ()
+
+
+def _set_network(torch: Any, scorer: Any, n_items: int, item_features: int) -> Any:
+    """``scorer`` applied to every action's ``[block, mean block, global]`` (see build_network)."""
+
+    class SetQNetwork(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scorer = scorer
+
+        def forward(self, x: Any) -> Any:
+            rows = x.shape[0]
+            items = x[:, : n_items * item_features].reshape(rows, n_items, item_features)
+            pooled = items.mean(dim=1, keepdim=True).expand(rows, n_items, item_features)
+            context = x[:, n_items * item_features :].unsqueeze(1).expand(rows, n_items, -1)
+            return self.scorer(torch.cat([items, pooled, context], dim=-1)).squeeze(-1)
+
+    return SetQNetwork()

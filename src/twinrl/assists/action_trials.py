@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, as_generator
 from twinrl.agents.selection import sample_distinct
@@ -17,6 +19,8 @@ from twinrl.assists.base import (
     twin_transitions,
     valid_actions,
 )
+from twinrl.checkpoint import check_like
+from twinrl.checkpoint.rng import rng_words, set_rng_words
 from twinrl.twin.digital_twin import DigitalTwin
 
 
@@ -64,3 +68,15 @@ class ActionTrials:
         actions = valid[picks]  # line 7
         out = ctx.twin.trial_identical(actions)  # line 8
         teach(ctx, agent, twin_transitions(ctx, actions, out))  # lines 12-14
+
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        """Arrays only: the random stream ``rng``, the sampler's marks and its call counter."""
+        return {"rng": rng_words(self.rng, "ActionTrials"), "marks": self._marks.copy(),
+                "calls": np.array(self._calls, dtype=np.int64)}  # fmt: skip
+
+    def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
+        """Restore :meth:`state_dict` output (checked; ``CheckpointError`` naming the key)."""
+        state = check_like(state, self.state_dict(), owner="ActionTrials", counters=("calls",))
+        set_rng_words(self.rng, state["rng"], "ActionTrials")
+        self._marks = np.array(state["marks"], dtype=np.int64)
+        self._calls = int(state["calls"])

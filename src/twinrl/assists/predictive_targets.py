@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions, as_generator
 from twinrl.assists.base import StepContext, check_count, teach
+from twinrl.checkpoint import check_like
+from twinrl.checkpoint.rng import rng_words, set_rng_words
 from twinrl.twin.rollout import greedy_policy, rollout
 from twinrl.validation import check_range
 
@@ -76,3 +82,12 @@ class PredictiveTargets:
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
         teach(ctx, agent, self.rollout(ctx, agent))
+
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        """Arrays only: the random stream ``rng`` (the domain keys)."""
+        return {"rng": rng_words(self.rng, "PredictiveTargets")}
+
+    def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
+        """Restore :meth:`state_dict` output (checked; ``CheckpointError`` naming the key)."""
+        state = check_like(state, self.state_dict(), owner="PredictiveTargets")
+        set_rng_words(self.rng, state["rng"], "PredictiveTargets")

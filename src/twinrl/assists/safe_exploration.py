@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +18,7 @@ from twinrl.assists.base import (
     twin_transitions,
     valid_actions,
 )
+from twinrl.checkpoint import check_like
 from twinrl.contract import DomainSteps
 from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.twin.digital_twin import DigitalTwin
@@ -151,3 +152,19 @@ class SafeExploration:
     def stats(self) -> dict[str, int]:
         return {"checked": self.checked, "vetoed": self.vetoed, "unavoidable": self.unavoidable,
                 "false_vetoes": self.false_vetoes, "missed_failures": self.missed_failures}  # fmt: skip
+
+    _COUNTERS = ("checked", "vetoed", "unavoidable", "false_vetoes", "missed_failures")
+
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        """Arrays only: the counters of :meth:`stats` and whether the last executed action was
+        judged safe (the audit of the next physical outcome reads it)."""
+        out = {name: np.array(getattr(self, name), dtype=np.int64) for name in self._COUNTERS}
+        return {**out, "judged_safe": np.array(self._judged_safe)}
+
+    def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
+        """Restore :meth:`state_dict` output (checked; ``CheckpointError`` naming the key)."""
+        own = self.state_dict()
+        state = check_like(state, own, owner="SafeExploration", counters=self._COUNTERS)
+        for name in self._COUNTERS:
+            setattr(self, name, int(state[name]))
+        self._judged_safe = bool(state["judged_safe"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -10,11 +10,15 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions, as_generator
 from twinrl.assists.base import StepContext, check_count, trusted_rows, twin_transitions
+from twinrl.checkpoint import check_like
+from twinrl.errors import CheckpointError
 from twinrl.resources import check_memory, twin_agents_bytes
 from twinrl.validation import check_choice, check_int
 
 MAX_TWIN_AGENTS = 100_000
 """Most twin agents (phi) of one TwinAgents assist."""
+OWN_KEYS = ("rng",)
+"""State entries every agent keeps as its own through a sharing step (its random stream)."""
 AVERAGES = ("mean", "visit")
 """Readings of Algorithm 1, line 12 (see :class:`TwinAgents`)."""
 
@@ -38,7 +42,8 @@ class TwinAgents:
     after the previous averaging (or the twins' initial copy) and the deltas summed in the order
     physical, twin 1, ..., twin phi. This equals the plain average, keeps every parameter that no
     agent changed exactly at its shared value, and lets a sparse backend read only what changed.
-    Other arrays (counters) are kept from the physical agent. Algorithm 1, line 9 writes the
+    Other arrays (counters) are kept from the physical agent, except :data:`OWN_KEYS` (each
+    agent's random stream), which every agent keeps as its own. Algorithm 1, line 9 writes the
     physical reward ``r``; each twin agent learns from its own reward.
 
     Line 12 has two readings (``average``):
@@ -82,7 +87,9 @@ class TwinAgents:
         spawn = getattr(agent, "spawn", None)
         if not callable(spawn):
             raise TypeError(f"{type(agent).__name__} cannot spawn twin agents (needs spawn(rng))")
-        nbytes = sum(np.asarray(v).nbytes for v in agent.state_dict().values())
+        nbytes = getattr(agent, "nbytes", None)  # without copying the parameters to count them
+        if nbytes is None:
+            nbytes = sum(np.asarray(v).nbytes for v in agent.state_dict().values())
         check_memory(twin_agents_bytes(self.n_agents, nbytes),
                      f"{self.n_agents} twin agents' parameters", "n_agents")  # fmt: skip
         self.agents = [spawn(as_generator(s)) for s in self._streams]
@@ -129,9 +136,40 @@ class TwinAgents:
                 deltas = (np.asarray(st[key], dtype=np.float64) - base for st in states)
                 merged[key] = self._average(base, deltas)
         agent.load_state_dict(merged)  # validated once, on the physical agent
-        for twin_agent in self.agents:
-            twin_agent.load_state_dict(merged, validate=False)
+        for twin_agent, own in zip(self.agents, states[1:], strict=True):
+            keep = {key: own[key] for key in OWN_KEYS if key in own}  # its own random stream
+            twin_agent.load_state_dict({**merged, **keep}, validate=False)
         self._base = {key: np.array(value, copy=True) for key, value in merged.items()}
+
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        """Arrays only: every twin agent's ``state_dict()`` entry stacked along a first axis of
+        ``n_agents`` (``agents.<key>``) and the shared parameters of the last sharing step
+        (``base.<key>``, the float entries). Empty before :meth:`attach`."""
+        if not self.agents:
+            return {}
+        states = [a.state_dict() for a in self.agents]
+        out = {f"agents.{k}": np.stack([st[k] for st in states]) for k in states[0]}
+        for key, value in self._base.items():
+            if np.issubdtype(np.asarray(value).dtype, np.floating):
+                out[f"base.{key}"] = np.array(value, copy=True)
+        return out
+
+    def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
+        """Restore :meth:`state_dict` output into the attached twin agents (checked first;
+        ``CheckpointError`` naming the key, nothing changed then)."""
+        if not self.agents:
+            raise CheckpointError(
+                "TwinAgents.load_state_dict needs attached agents: attach() first"
+            )
+        state = check_like(state, self.state_dict(), owner="TwinAgents")
+        stacked = {
+            k.removeprefix("agents."): v for k, v in state.items() if k.startswith("agents.")
+        }
+        for j, twin_agent in enumerate(self.agents):  # each agent checks its own entries
+            twin_agent.load_state_dict({k: v[j] for k, v in stacked.items()})
+        for key, value in state.items():
+            if key.startswith("base."):
+                self._base[key.removeprefix("base.")] = np.array(value, copy=True)
 
 
 def shared_average(

@@ -35,13 +35,14 @@ from twinrl.checkpoint.format import _checksum as _checksum  # the tests forge f
 from twinrl.checkpoint.format import _seal as _seal
 from twinrl.checkpoint.format import _write_zip as _write_zip
 from twinrl.checkpoint.manifest import FORMAT_VERSION, describe_space, manifest_for
-from twinrl.checkpoint.state import all_finite, check_state_dict, state_kind
+from twinrl.checkpoint.state import all_finite, check_like, check_state_dict, state_kind
 
 __all__ = [
     "CHECKSUM_KEY",
     "FORMAT_VERSION",
     "MANIFEST_KEY",
     "all_finite",
+    "check_like",
     "check_state_dict",
     "describe_space",
     "load_checkpoint",

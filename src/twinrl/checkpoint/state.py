@@ -130,3 +130,19 @@ def check_state_dict(
                 f"{owner} state entry {key!r} is {out[key].item()}; expected an integer >= 0"
             )
     return out
+
+
+def check_like(
+    state: Mapping[str, Any],
+    own: Mapping[str, NDArray[Any]],
+    *,
+    owner: str,
+    counters: Collection[str] = (),
+    allow_nonfinite: Collection[str] = (),
+) -> dict[str, NDArray[Any]]:
+    """:func:`check_state_dict` against the owner's own ``state_dict()`` ``own``: the same keys,
+    shapes and dtype kinds (the check every ``load_state_dict`` of a fixed-size owner makes)."""
+    expected = {key: (np.shape(v), state_kind(np.asarray(v).dtype)) for key, v in own.items()}
+    return check_state_dict(
+        state, expected, owner=owner, counters=counters, allow_nonfinite=allow_nonfinite
+    )

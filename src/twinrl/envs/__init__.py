@@ -8,6 +8,7 @@ from twinrl.envs.ap_dynamics import APSelectionParams, APSelectionState
 from twinrl.envs.ap_selection import APSelectionEnv
 from twinrl.envs.edge_scheduling import EdgeParams, EdgeSchedulingEnv, EdgeState
 from twinrl.envs.multi_uav import MultiUAVEnv, MultiUAVParams, MultiUAVState
+from twinrl.envs.scenarios import ScenarioSampler
 
 ENV_IDS = ("twinrl/EdgeScheduling-v0", "twinrl/APSelection-v0", "twinrl/MultiUAV-v0")
 _ENTRY_POINTS = {
@@ -30,4 +31,5 @@ __all__ = [
     "MultiUAVEnv",
     "MultiUAVParams",
     "MultiUAVState",
+    "ScenarioSampler",
 ]

@@ -79,6 +79,14 @@ class APSelectionParams:
     """Parameters a digital twin may get wrong (``twinrl.twin.Fidelity.bias``): the access points'
     link rates and the vehicle speed."""
 
+    scenario_fields: ClassVar[tuple[str, ...]] = (
+        "speed", "ap_positions", "ap_radii", "ap_rates", "ap_prices",
+        "task_sizes", "task_deadlines", "task_probs",
+    )  # fmt: skip
+    """The scenario (``env.unwrapped.scenario``, :class:`twinrl.contract.Scenario`): the vehicle
+    speed, the AP layout, rates and prices, and the task classes. The number of APs is fixed by
+    the action space (an AP that fails is one whose rate drops)."""
+
     road_length: float = 1000.0
     """L, the length of the road in metres, in [0.001, 1e7]; the episode is one pass of it."""
     speed: float = 20.0

@@ -14,6 +14,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from twinrl.contract import DomainSteps, Measured
+from twinrl.envs._scenario import Scenarios
 from twinrl.envs._state import Snapshots
 from twinrl.envs.ap_dynamics import (
     OUTCOME_NAMES,
@@ -30,7 +31,7 @@ from twinrl.envs.ap_dynamics import (
 )
 
 
-class APSelectionEnv(Snapshots, gym.Env[Any, int]):
+class APSelectionEnv(Snapshots, Scenarios, gym.Env[Any, int]):
     """URLLC access-point selection on a road, ``twinrl/APSelection-v0``.
 
     ## Description
@@ -75,6 +76,11 @@ class APSelectionEnv(Snapshots, gym.Env[Any, int]):
     ## Arguments
     The fields of :class:`~twinrl.envs.ap_dynamics.APSelectionParams`, as keyword arguments.
 
+    ## Scenario
+    ``scenario`` / ``set_scenario``: the speed, AP layout, rates and prices and the task classes
+    (``APSelectionParams.scenario_fields``); a change applies from the next step (task classes
+    from the next reset, which draws them).
+
     ## Version History
     * v0: initial version.
     """
@@ -83,13 +89,16 @@ class APSelectionEnv(Snapshots, gym.Env[Any, int]):
 
     def __init__(self, **kwargs: Any) -> None:
         self.params = APSelectionParams(**kwargs)
-        p = self.params
-        self.action_space = spaces.Discrete(p.n_aps)  # type: ignore[assignment]
-        if p.observation == "index":
-            self.observation_space: spaces.Space[Any] = spaces.Discrete(p.n_observations)
-        else:
-            self.observation_space = spaces.Box(-1.0, 1.0, (3 + 2 * p.n_aps,), np.float32)
+        self.action_space, self.observation_space = self.spaces_for(self.params)
         self._state: APSelectionState | None = None
+
+    def spaces_for(self, params: APSelectionParams) -> tuple[spaces.Space[Any], spaces.Space[Any]]:
+        """The action and observation spaces under ``params``."""
+        if params.observation == "index":
+            observation: spaces.Space[Any] = spaces.Discrete(params.n_observations)
+        else:
+            observation = spaces.Box(-1.0, 1.0, (3 + 2 * params.n_aps,), np.float32)
+        return spaces.Discrete(params.n_aps), observation
 
     # --- twinnable interface --------------------------------------------------------------------
     state_type = APSelectionState

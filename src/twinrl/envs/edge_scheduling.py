@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from twinrl.contract import DomainSteps, Measured
 from twinrl.envs import edge_kernels as k
+from twinrl.envs._scenario import Scenarios
 from twinrl.envs._state import Snapshots
 from twinrl.errors import ConfigError
 from twinrl.validation import (
@@ -43,6 +44,16 @@ class EdgeParams:
     """Parameters a digital twin may get wrong (``twinrl.twin.Fidelity.bias``): the uplink rate R
     and the server speed f_ser."""
 
+    scenario_fields: ClassVar[tuple[str, ...]] = (
+        "rate",
+        "f_ser",
+        "d_range",
+        "c_range",
+        "eps_range",
+    )
+    """The scenario (``env.unwrapped.scenario``): the link and server speeds and the task size,
+    complexity and deadline distributions. New task distributions apply at the next task draw."""
+
     n_tasks: int = 8
     """N, the number of tasks generated per frame: an integer in [1, 64]; at most 10 in the
     ``order`` formulation (N! actions) and at most 20 with ``formulation="sequential"`` and
@@ -66,6 +77,13 @@ class EdgeParams:
     observation: Literal["index", "features"] = "index"
     """``index``: a Discrete state index for tabular agents (0 in the order formulation, the index
     of the partial order in the sequential one). ``features``: a Box of per-task features."""
+    reward: Literal["per_task", "potential"] = "per_task"
+    """``per_task``: each step's reward is minus the Eq. (3) cost of the task it schedules.
+    ``potential`` (sequential formulation only): minus ``(N - k) * (t_server' - t_server)`` plus
+    the miss penalty, where k tasks were sent before the step: the per-task reward shaped by the
+    potential ``-(N - k) * t_server`` (Ng et al., 1999, with gamma = 1), so every episode's return
+    is still minus its cost and the optimal orders are the same, but a state's value no longer
+    carries the cost already sunk into the tasks still waiting."""
     resample_tasks: bool = False
     """Draw a new task set at every reset (else only on reset with a seed, or the first reset);
     ``true`` or ``false``."""
@@ -82,6 +100,12 @@ class EdgeParams:
             set_field(self, name, pair)
         check_choice("formulation", self.formulation, ("order", "sequential"))
         check_choice("observation", self.observation, ("index", "features"))
+        check_choice("reward", self.reward, ("per_task", "potential"))
+        if self.reward == "potential" and self.formulation != "sequential":
+            raise ConfigError(
+                "reward='potential' shapes the per-step rewards of the 'sequential' formulation; "
+                "use formulation='sequential' or reward='per_task'"
+            )
         set_field(self, "resample_tasks", check_bool("resample_tasks", self.resample_tasks))
         if self.formulation == "order" and self.n_tasks > MAX_ORDER_TASKS:
             raise ConfigError(
@@ -180,8 +204,16 @@ def step_batch(
     for j in range(send.shape[1]):
         task = send[:, j]
         t_ready = t_ready + tx[rows, task]  # Eq. (1)
+        before = t_server
         t_server = k.server_done(t_ready, t_server, ex[rows, task])  # Eq. (2)
-        reward = reward - k.step_cost(t_server, tasks[rows, task, k.EPS], params.zeta)  # Eq. (3)
+        if params.reward == "potential":  # Eq. (3) shaped by the potential -(N - k) t_server
+            waiting = params.n_tasks - n_sent
+            late = params.zeta * (t_server > tasks[rows, task, k.EPS])
+            reward = reward - (waiting * (t_server - before) + late)
+        else:
+            reward = reward - k.step_cost(
+                t_server, tasks[rows, task, k.EPS], params.zeta
+            )  # Eq. (3)
         order[rows, n_sent] = task
         n_sent = n_sent + 1
     next_state = EdgeState(tasks, order, n_sent, t_ready, t_server)
@@ -208,13 +240,39 @@ def observe(params: EdgeParams, state: EdgeState) -> NDArray:
                 np.atleast_2d(state.order), np.atleast_1d(state.n_sent), params.n_tasks
             )
         return index if batched else np.int64(index[0])
+    return _features(params, state)
+
+
+FEATURES_PER_TASK = 7
+"""Entries per task of ``observation="features"`` (see :func:`_features`)."""
+
+
+def task_time_scale(params: EdgeParams) -> float:
+    """The longest one task can take, ``d_max / R + d_max c_max / f_ser`` (1 if that is 0): the
+    unit of the times in ``observation="features"``."""
+    d_max, c_max = params.d_range[1], params.c_range[1]
+    return d_max / params.rate + d_max * c_max / params.f_ser or 1.0
+
+
+def _features(params: EdgeParams, state: EdgeState) -> NDArray[np.float32]:
+    """Per task ``d / d_max, c / c_max, eps / eps_max, sent``, then its ``tx``, ``ex`` and slack if
+    sent next, ``eps - max(t_ready + tx, t_server) - ex``, in units of :func:`task_time_scale`
+    (all 0 but ``sent`` once the task is sent); then ``t_ready`` and ``t_server`` in that unit."""
     scale = np.array([params.d_range[1] or 1.0, params.c_range[1] or 1.0, params.eps_range[1]])
+    horizon = task_time_scale(params)
     features = state.tasks / scale
     sent = action_mask(params, state) == 0
     if params.formulation == "order":
         sent = np.zeros(features.shape[:-1], dtype=bool)
-    per_task = np.concatenate([features, sent[..., None]], axis=-1)
-    times = np.stack([state.t_ready, state.t_server], axis=-1) / (params.eps_range[1] or 1.0)
+    tx, ex = k.task_times(state.tasks, params.rate, params.f_ser)
+    t_ready, t_server = state.t_ready[..., None], state.t_server[..., None]
+    slack = state.tasks[..., k.EPS] - k.server_done(t_ready + tx, t_server, ex)
+    timing = np.stack([tx, ex, slack], axis=-1) / horizon
+    # A sent task no longer affects the future: its entries are 0 but for ``sent``, so a mean over
+    # the tasks (a set network's pooling) sums the unsent tasks only.
+    per_task = np.concatenate([features, sent[..., None], timing], axis=-1)
+    per_task = np.where(sent[..., None], np.eye(FEATURES_PER_TASK)[3], per_task)
+    times = np.stack([state.t_ready, state.t_server], axis=-1) / horizon
     flat = per_task.reshape(*per_task.shape[:-2], -1)
     return np.concatenate([flat, times], axis=-1).astype(np.float32)
 
@@ -236,7 +294,7 @@ def validate_action(params: EdgeParams, state: EdgeState, action: Any) -> int:
     return action
 
 
-class EdgeSchedulingEnv(Snapshots, gym.Env[Any, int]):
+class EdgeSchedulingEnv(Snapshots, Scenarios, gym.Env[Any, int]):
     """Edge task scheduling, ``twinrl/EdgeScheduling-v0``.
 
     ## Description
@@ -255,8 +313,9 @@ class EdgeSchedulingEnv(Snapshots, gym.Env[Any, int]):
     ## Observation Space
     ``observation="index"``: ``Discrete(1)`` (order) or ``Discrete(num_prefixes(N))`` (sequential,
     the index of the partial order sent so far). ``observation="features"``: a ``Box`` of
-    ``4 N + 2`` floats: per task ``d / d_max, c / c_max, eps / eps_max, sent``, then ``t_ready`` and
-    ``t_server`` divided by ``eps_max``.
+    ``7 N + 2`` floats: per task ``d / d_max, c / c_max, eps / eps_max, sent``, its transmission
+    and execution times and its slack if sent next, then ``t_ready`` and ``t_server``, all times in
+    units of the longest a task can take (:func:`task_time_scale`).
 
     ## Rewards
     Minus the cost of Eq. (3): ``-(T_comp + zeta * 1[T_comp > eps])`` of each task scheduled by the
@@ -283,18 +342,24 @@ class EdgeSchedulingEnv(Snapshots, gym.Env[Any, int]):
 
     def __init__(self, **kwargs: Any) -> None:
         self.params = EdgeParams(**kwargs)
-        p = self.params
-        self.action_space = spaces.Discrete(p.n_actions)  # type: ignore[assignment]
+        self.action_space, self.observation_space = self.spaces_for(self.params)
+        self._state: EdgeState | None = None
+        self._tasks: NDArray[np.float64] | None = None
+
+    def spaces_for(self, params: EdgeParams) -> tuple[spaces.Space[Any], spaces.Space[Any]]:
+        """The action and observation spaces under ``params`` (the ``features`` bounds depend on
+        the task distributions, so there a scenario change of them is refused)."""
+        p = params
         if p.observation == "index":
             n_obs = 1 if p.formulation == "order" else k.num_prefixes(p.n_tasks)
-            self.observation_space: spaces.Space[Any] = spaces.Discrete(n_obs)
+            observation: spaces.Space[Any] = spaces.Discrete(n_obs)
         else:
             # Both times are at most N * (d_max / R + d_max c_max / f_ser), scaled by eps_max.
             t_max = p.n_tasks * (p.d_range[1] / p.rate + p.d_range[1] * p.c_range[1] / p.f_ser)
-            high = max(1.0, t_max / (p.eps_range[1] or 1.0))
-            self.observation_space = spaces.Box(0.0, high, (4 * p.n_tasks + 2,), np.float32)
-        self._state: EdgeState | None = None
-        self._tasks: NDArray[np.float64] | None = None
+            high = max(1.0, (t_max + p.eps_range[1]) / task_time_scale(p))
+            size = FEATURES_PER_TASK * p.n_tasks + 2
+            observation = spaces.Box(-high, high, (size,), np.float32)
+        return spaces.Discrete(p.n_actions), observation
 
     # --- twinnable interface --------------------------------------------------------------------
     state_type = EdgeState

@@ -14,6 +14,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from twinrl.contract import DomainSteps, Measured
+from twinrl.envs._scenario import Scenarios
 from twinrl.envs._state import Snapshots
 from twinrl.envs.uav_dynamics import (
     HIDDEN,
@@ -32,7 +33,7 @@ from twinrl.envs.uav_dynamics import (
 )
 
 
-class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
+class MultiUAVEnv(Snapshots, Scenarios, gym.Env[NDArray[np.float32], Any]):
     """Multi-UAV trajectory control, ``twinrl/MultiUAV-v0``.
 
     ## Description
@@ -79,14 +80,19 @@ class MultiUAVEnv(Snapshots, gym.Env[NDArray[np.float32], Any]):
 
     def __init__(self, **kwargs: Any) -> None:
         self.params = MultiUAVParams(**kwargs)
-        p = self.params
-        if p.action_space == "multi":
-            self.action_space: spaces.Space[Any] = spaces.MultiDiscrete([N_MOVES] * p.n_uavs)
-        else:
-            self.action_space = spaces.Discrete(p.n_flat_actions)
-        low = 0.0 if p.sensing_radius is None else HIDDEN
-        self.observation_space = spaces.Box(low, 1.0, (p.obs_size,), np.float32)
+        self.action_space, self.observation_space = self.spaces_for(self.params)
         self._state: MultiUAVState | None = None
+
+    def spaces_for(self, params: MultiUAVParams) -> tuple[spaces.Space[Any], spaces.Space[Any]]:
+        """The action and observation spaces under ``params`` (the user count sizes the
+        observation, so a scenario change keeps it)."""
+        action: spaces.Space[Any]
+        if params.action_space == "multi":
+            action = spaces.MultiDiscrete([N_MOVES] * params.n_uavs)
+        else:
+            action = spaces.Discrete(params.n_flat_actions)
+        low = 0.0 if params.sensing_radius is None else HIDDEN
+        return action, spaces.Box(low, 1.0, (params.obs_size,), np.float32)
 
     @property
     def episode_steps(self) -> int:

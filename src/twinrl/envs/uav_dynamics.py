@@ -42,6 +42,13 @@ class MultiUAVParams:
     """Parameters a digital twin may get wrong (``twinrl.twin.Fidelity.bias``): the users'
     mobility (Gauss-Markov spread and memory) and the UAV speed."""
 
+    scenario_fields: ClassVar[tuple[str, ...]] = (
+        "n_users", "user_speed_std", "user_memory", "uav_speed", "user_spread", "user_offset",
+    )  # fmt: skip
+    """The scenario (``env.unwrapped.scenario``): the user count, mobility and clustering (where
+    the users start) and the UAV speed. The user count sizes the observation, so a running env
+    keeps it (a new count is a new env: ``gym.make(id, **scenario.as_dict())``)."""
+
     n_users: int = 10
     """Number of ground users (10 in the paper), an integer in [1, 10000]."""
     n_uavs: int = 4
@@ -77,6 +84,13 @@ class MultiUAVParams:
     ``sigma sqrt(pi/2)``, about 1.25 m/s)."""
     user_memory: float = 0.8
     """Gauss-Markov memory ``a`` in [0, 1]: 0 redraws the velocity every slot, 1 keeps it."""
+    user_spread: float = 1.0
+    """Clustering of the users at the start of an episode: they start uniformly in a square of
+    side ``user_spread * area_side`` (clipped to the area) centred at the area's centre plus
+    ``user_offset``; in (0, 1]. 1 with offset (0, 0): uniform over the area (the default)."""
+    user_offset: tuple[float, float] = (0.0, 0.0)
+    """Where the users' cluster is, relative to the area's centre, in metres (users that
+    migrate); each coordinate in [-area_side / 2, area_side / 2]."""
     reward_centre: float = 0.0
     """Mbit/s subtracted from the mean user rate in the reward, in [-1e12, 1e12] (0: the paper's
     reward, the mean rate). The env never terminates, so a constant offset changes every policy's
@@ -109,6 +123,16 @@ class MultiUAVParams:
             self, "uav_speed", check_float("uav_speed", self.uav_speed, 0.0, 1e4, low_open=True)
         )
         set_field(self, "slot", check_float("slot", self.slot, 0.0, 1e6, low_open=True))
+        set_field(
+            self,
+            "user_spread",
+            check_float("user_spread", self.user_spread, 0.0, 1.0, low_open=True),
+        )
+        half = self.area_side / 2
+        offset = check_float_tuple(
+            "user_offset", self.user_offset, -half, half, min_len=2, max_len=2
+        )
+        set_field(self, "user_offset", offset)
         hangar = check_float_tuple("hangar", self.hangar, 0.0, self.area_side, min_len=2, max_len=2)
         set_field(self, "hangar", hangar)
         if self.sensing_radius is not None:
@@ -188,6 +212,9 @@ def initial_state(
     Gauss-Markov velocities; a fresh mobility noise key. Everything is drawn from ``rng``."""
     side, n = params.area_side, params.n_users
     drawn = rng.uniform(0.0, side, size=(n, 2))
+    if params.user_spread != 1.0 or params.user_offset != (0.0, 0.0):  # a cluster of users
+        centre = side / 2 + np.asarray(params.user_offset)
+        drawn = np.clip(centre + (drawn - side / 2) * params.user_spread, 0.0, side)
     vel = rng.normal(0.0, params.user_speed_std, size=(n, 2))
     key = rng.integers(0, 2**64, dtype=np.uint64)
     return MultiUAVState(

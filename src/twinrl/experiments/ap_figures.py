@@ -18,7 +18,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from twinrl.experiments import ap_metrics, episodic, metrics
+from twinrl.experiments import ap_metrics, episodic, metrics, stats
 from twinrl.experiments.episodic import Variant
 from twinrl.experiments.plotting import band, finish, pyplot
 
@@ -234,7 +234,7 @@ def _road_section(
     """One road's table, baselines and verdicts, and its ``summary.json`` entry."""
     p = road["preset"]
     budget = p["episodes"]
-    stats = _stats(road, labels)
+    by_label = _stats(road, labels)
     outcomes = ap_metrics.paired_outcomes(
         [r for r in road["runs"] if r["label"] in labels], window=p["window"]
     )
@@ -243,11 +243,12 @@ def _road_section(
         f"{p['seeds']} seeds x {budget} physical episodes per method; moving average over "
         f"{p['window']} episodes.", "",
         "| method | final reward | episodes to QL's final level | (1 + n) x episodes | speed-up "
-        "vs QL | AUC | AUC - QL | twin evaluations / run |",
-        "|---|---|---|---|---|---|---|---|",
+        "vs QL | episodes IQM | P(faster than QL) | AUC | AUC - QL | AUC IQM | P(AUC > QL's) | "
+        "twin evaluations / run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for lb in labels:
-        o, st = outcomes[lb], stats[lb]
+        o, st = outcomes[lb], by_label[lb]
         sp = ap_metrics.speedup(o["log_speedup"])
         speed = ("(reference)" if lb == "QL" else
                  f"{sp['geometric_mean']:.3g}x ({sp['ci95_low']:.3g}-{sp['ci95_high']:.3g})")  # fmt: skip
@@ -256,9 +257,11 @@ def _road_section(
         lines.append(
             f"| {lb} | {st['final_reward']} | {_episodes_cell(o['episodes_to_ql_final'], budget)} | "
             f"{_episodes_cell(o['episodes_to_ql_final_twin_normalised'], scaled)} | {speed} | "
-            f"{o['auc']} | {'(reference)' if lb == 'QL' else o['auc_minus_ql']} | "
-            f"{st['twin_evaluations']:.0f}{audited} |"
+            f"{_vs_ql(o['episodes_vs_ql'], lb)} | {o['auc']} | "
+            f"{'(reference)' if lb == 'QL' else o['auc_minus_ql']} | "
+            f"{_vs_ql(o['auc_vs_ql'], lb)} | {st['twin_evaluations']:.0f}{audited} |"
         )
+    lines += ["", stats.AGGREGATE_NOTE]
     if any(_audit(road, lb) is not None for lb in labels):
         lines += ["", "(audit): the count includes the safety audit, which checks every physical "
                   "action in the twin without changing the run (see the safety table)."]  # fmt: skip
@@ -272,8 +275,14 @@ def _road_section(
               f"{metrics.MIN_SEEDS_TO_DECIDE} seeds that excludes the threshold):", ""]  # fmt: skip
     lines += [f"* {c}" for c in checks] + [""]
     entry = {"preset": p, "n_aps": road["n_aps"], "params": road["params"],
-             "rows": _fig4_rows(stats, outcomes, labels), "checks": checks}  # fmt: skip
+             "rows": _fig4_rows(by_label, outcomes, labels), "checks": checks}  # fmt: skip
     return lines, entry
+
+
+def _vs_ql(agg: stats.Aggregate, label: str) -> str:
+    """IQM and P(better than QL) cells; QL's own P is the reference."""
+    iqm, better = agg.cells()
+    return f"{iqm} | {'(reference)' if label == 'QL' else better}"
 
 
 def _episodes_cell(times: list[int | None], budget: int) -> str:
@@ -285,7 +294,7 @@ def _episodes_cell(times: list[int | None], budget: int) -> str:
 
 def write_safety(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    stats = _stats(summary)
+    by_label = _stats(summary)
     p = summary["preset"]
     m = summary["n_aps"]
     labels = ["QL", f"DT-QL n={m}", f"DT-QL n={m} + safe"]
@@ -295,12 +304,16 @@ def write_safety(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         f"{p['seeds']} seeds x {p['episodes']} physical episodes per method. SafeExploration tries "
         "every physical action in the identical domain first and replaces predicted failures.",
         "",
-        "| method | physical failures during training | of which a veto could avoid | "
-        "with no safe AP | final reward |",
-        "|---|---|---|---|---|",
+        "| method | physical failures during training | failures IQM | P(fewer than QL's) | "
+        "of which a veto could avoid | with no safe AP | final reward |",
+        "|---|---|---|---|---|---|---|",
     ]
+    totals = {lb: [float(np.sum(r["episode_failures"])) for r in summary["runs"]
+                   if r["label"] == lb] for lb in labels}  # fmt: skip
+    versus = {lb: stats.aggregate(totals[lb], None if lb == "QL" else totals["QL"],
+                                  higher_is_better=False) for lb in labels}  # fmt: skip
     for lb in labels:
-        st = stats[lb]
+        st = by_label[lb]
         audit = _audit(summary, lb)
         if audit is None:
             split = "n/a | n/a"
@@ -308,8 +321,9 @@ def write_safety(summary: dict[str, Any], out: Path) -> dict[str, Any]:
             split = f"0 (vetoed {audit[0]:.0f}) | {audit[1]:.0f}"
         else:
             split = f"{audit[0]:.0f} | {audit[1]:.0f}"
-        lines.append(f"| {lb} | {st['failures_total']} | {split} | {st['final_reward']} |")
-    ql, safe = stats["QL"], stats[labels[2]]
+        lines.append(f"| {lb} | {st['failures_total']} | {_vs_ql(versus[lb], lb)} | {split} | "
+                     f"{st['final_reward']} |")  # fmt: skip
+    ql, safe = by_label["QL"], by_label[labels[2]]
     cut = (
         1 - safe["failures_total"].mean / ql["failures_total"].mean
         if ql["failures_total"].mean
@@ -331,15 +345,17 @@ def write_safety(summary: dict[str, Any], out: Path) -> dict[str, Any]:
             f"{left - safe_audit[1]:.0f} (its {left:.0f} remaining failures per run had no safe AP "
             f"in the twin; {ql_audit[1]:.0f} of QL's had none either)"
         )
-    lines += ["", "Targets (issue 3):", ""] + [f"* {c}" for c in checks]
+    lines += ["", stats.AGGREGATE_NOTE, "", "Targets (issue 3):", ""] + [f"* {c}" for c in checks]
     lines += ["", "Failures with no safe AP are those where the twin found every access point "
               "failing for the task at hand (e.g. a short-deadline task in a coverage gap while the "
               "macro cell is busy): no veto can prevent them, only a policy that keeps the macro cell "
               "free ahead of time. For QL and DT-QL the twin audits every physical action without "
               "changing the run.", "", "![safety](safety.png)", ""]  # fmt: skip
     (out / "table.md").write_text("\n".join(lines))
-    _plot_safety(stats, labels, out / "safety.png")
-    return {"rows": _rows(stats, labels), "checks": checks, "failure_cut": cut}
+    _plot_safety(by_label, labels, out / "safety.png")
+    rows = [{**row, "failures_vs_ql": versus[row["method"]].to_dict()}
+            for row in _rows(by_label, labels)]  # fmt: skip
+    return {"rows": rows, "checks": checks, "failure_cut": cut}
 
 
 def _fig4_checks(
@@ -358,12 +374,12 @@ def _fig4_checks(
 
 
 def _fig4_rows(
-    stats: dict[str, dict[str, Any]], outcomes: dict[str, dict[str, Any]], labels: list[str]
+    by_label: dict[str, dict[str, Any]], outcomes: dict[str, dict[str, Any]], labels: list[str]
 ) -> list[dict[str, Any]]:
     """summary.json rows of one road: the paired metrics per seed and their estimates."""
     rows = []
     for lb in labels:
-        o, st = outcomes[lb], stats[lb]
+        o, st = outcomes[lb], by_label[lb]
         rows.append({
             "method": lb, "n_trials": o["n_trials"], "runs": st["runs"], "seeds": o["seeds"],
             "ql_final_level": o["ql_final_level"],
@@ -373,7 +389,9 @@ def _fig4_rows(
             "episodes_to_ql_final_twin_normalised_median":
                 metrics.median_time(o["episodes_to_ql_final_twin_normalised"]),
             "speedup_vs_ql": ap_metrics.speedup(o["log_speedup"]),
+            "episodes_vs_ql": o["episodes_vs_ql"].to_dict(),
             "auc": o["auc"].to_dict(), "auc_minus_ql": o["auc_minus_ql"].to_dict(),
+            "auc_vs_ql": o["auc_vs_ql"].to_dict(),
             "final_reward": st["final_reward"].to_dict(),
             "final_minus_ql": o["final_minus_ql"].to_dict(),
             "failures_total": st["failures_total"].to_dict(),
@@ -383,17 +401,17 @@ def _fig4_rows(
     return rows
 
 
-def _rows(stats: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str, Any]]:
+def _rows(by_label: dict[str, dict[str, Any]], labels: list[str]) -> list[dict[str, Any]]:
     return [
-        {**episodic.summary_row(lb, stats[lb]),
-         "final_reward": stats[lb]["final_reward"].to_dict(),
-         "failures_total": stats[lb]["failures_total"].to_dict()}
+        {**episodic.summary_row(lb, by_label[lb]),
+         "final_reward": by_label[lb]["final_reward"].to_dict(),
+         "failures_total": by_label[lb]["failures_total"].to_dict()}
         for lb in labels
     ]  # fmt: skip
 
 
 def _plot_fig4(
-    stats: dict[str, Any], labels: list[str], p: dict[str, Any], path: Path, *, title: str
+    by_label: dict[str, Any], labels: list[str], p: dict[str, Any], path: Path, *, title: str
 ) -> None:
     """Left: the paper's linear axis; right: the same curves on a log axis, where the early
     episodes (when the methods differ most) are visible."""
@@ -403,11 +421,11 @@ def _plot_fig4(
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, scale in zip(axes, ("linear", "log"), strict=True):
         for lb in labels:
-            st = stats[lb]
+            st = by_label[lb]
             x = np.arange(1, st["curve_mean"].size + 1)
             band(ax, x, st["curve_mean"], st["curve_ci95"], lb)
         # the level the headline speed is measured against (per seed; here their mean)
-        level = float(stats["QL"]["curve_mean"][-1])
+        level = float(by_label["QL"]["curve_mean"][-1])
         ax.axhline(level, color="0.4", lw=0.8, ls="--", label="QL's final level (mean)")
         ax.set_xscale(scale)
         ax.grid(alpha=0.3)
@@ -418,13 +436,13 @@ def _plot_fig4(
     finish(plt, fig, axes[0], path)
 
 
-def _plot_safety(stats: dict[str, Any], labels: list[str], path: Path) -> None:
+def _plot_safety(by_label: dict[str, Any], labels: list[str], path: Path) -> None:
     plt = pyplot()
     if plt is None:
         return
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for lb in labels:
-        y = stats[lb]["cumulative_failures_mean"]
+        y = by_label[lb]["cumulative_failures_mean"]
         ax.plot(np.arange(1, y.size + 1), y, label=lb)
     ax.set(xlabel="physical episode", ylabel="cumulative physical failures (mean over seeds)",
            title="Failed URLLC transmissions during training")  # fmt: skip

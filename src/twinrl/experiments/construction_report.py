@@ -26,8 +26,11 @@ from twinrl.experiments.fidelity_report import (
     _by_label,
     _outcome,
     _verdict,
+    aggregate_cells,
+    aggregates,
 )
 from twinrl.experiments.plotting import pyplot, save
+from twinrl.experiments.stats import AGGREGATE_NOTE
 
 PARTS = {
     "construction": "Construction time: the twin (perfect once built) is usable after T_c "
@@ -80,6 +83,7 @@ def rows(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
             "reach": metrics.mean_ci([mine[s][speed] for s in seeds]).to_dict(),
             "difference": {k: e.to_dict() for k, e in diff.items()},
             "verdict": {k: _verdict(diff[k], low) for k, _, low in outcomes},
+            "aggregate": aggregates([mine[s] for s in seeds], [ref[s] for s in seeds], outcomes),
             "twin_error_reward": metrics.mean_ci(
                 [twin[s].get("twin_error", {}).get("reward", 0.0) for s in seeds]).to_dict(),
             "twin_started": [twin[s].get("twin_started") for s in seeds],
@@ -209,18 +213,21 @@ def _case_lines(
     lines = [f"## {TITLES[name]}", "", _size(summary, name), "",
              f"| part | variant | T_c ({unit}) | {outcomes[0][1]} | "
              + " | ".join(f"Δ {h}" for _, h, _ in outcomes)
-             + " | twin error | twin evals / physical steps | verdict ("
+             + " | twin IQM | P(twin better) | twin error | twin evals / physical steps | verdict ("
              + "; ".join(k for k, _, _ in outcomes) + ") |",
-             "|" + "---|" * (7 + len(outcomes))]  # fmt: skip
+             "|" + "---|" * (9 + len(outcomes))]  # fmt: skip
     for r in table:
         diffs = " | ".join(_est(r["difference"][k]) for k, _, _ in outcomes)
         lines.append(
             f"| {r['part']} | {_variant(r)} | {_est(r['t_c_episodes'], False)} | "
-            f"{_est(r['reach'], False)} | {diffs} | {_est(r['twin_error_reward'], False)} | "
+            f"{_est(r['reach'], False)} | {diffs} | {aggregate_cells(r, outcomes[0][0])} | "
+            f"{_est(r['twin_error_reward'], False)} | "
             f"{r['twin_evaluations']:.0f} / {r['physical_steps']:.0f} | "
             f"{'; '.join(r['verdict'].values())} |"
         )
-    lines += ["", *(f"* **{k}**: {v.format(**design)}." for k, v in PARTS.items()), "",
+    lines += ["", f"Twin IQM and P(twin better): of the {outcomes[0][1]}; "
+              + AGGREGATE_NOTE.replace("the reference", "the physical-only learner"),
+              "", *(f"* **{k}**: {v.format(**design)}." for k, v in PARTS.items()), "",
               _even_text(even, unit, design["physical"]), "",
               "Ways of building the twin against each other (paired, first minus second):", "",
               "| first | second | " + " | ".join(f"Δ {h}" for _, h, _ in outcomes)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from twinrl.experiments import metrics
+from twinrl.experiments import metrics, stats
 from twinrl.experiments.edge_tables import (
     METHODS,
     PAPER_COLUMNS,
@@ -97,6 +97,7 @@ def aggregate(summary: dict[str, Any], setting: str) -> list[dict[str, Any]]:
             "twin_evaluations_to_converge": _twin_cost(runs, budget),
             "enumeration_cost": math.factorial(n),
         })  # fmt: skip
+    _add_aggregates(rows, groups, budget)
     for key, insts in summary["instances"].items():
         s, n_label = key.split("/")
         if s != setting:
@@ -115,6 +116,47 @@ def aggregate(summary: dict[str, Any], setting: str) -> list[dict[str, Any]]:
                 "convergence_1pct": "",
             })  # fmt: skip
     return rows
+
+
+REFERENCE = "QL"
+"""The method every learner's probability of improvement is taken against (same N and start)."""
+
+
+def _add_aggregates(
+    rows: list[dict[str, Any]],
+    groups: dict[tuple[int, str, str], list[dict[str, Any]]],
+    budget: int,
+) -> None:
+    """Each learner row gains the IQM and P(better than QL of the same N and start) of its
+    normalized reward and convergence time (never converged = budget + 1)."""
+    for row in rows:
+        runs = groups[(row["n"], row["method"], row["start"])]
+        ref = groups.get((row["n"], REFERENCE, row["start"]))
+        own = row["method"] == REFERENCE or ref is None
+        row["normalized_reward_vs_ql"] = stats.aggregate(
+            [r["normalized_reward"] for r in runs],
+            None if own else [r["normalized_reward"] for r in ref or ()],
+        )
+        row["convergence_vs_ql"] = stats.aggregate(
+            _censored(runs, budget), None if own else _censored(ref or [], budget),
+            higher_is_better=False,
+        )  # fmt: skip
+
+
+def _censored(runs: list[dict[str, Any]], budget: int) -> list[float]:
+    return [float(budget + 1 if r["convergence"] is None else r["convergence"]) for r in runs]
+
+
+def _aggregate_table(rows: list[dict[str, Any]], key: str, what: str) -> list[str]:
+    """IQM and P(better than QL) of ``key`` per N, method and start."""
+    lines = [f"| N | method | start | {what} IQM | P(better than QL) |", "|---|---|---|---|---|"]
+    for row in rows:
+        if row["start"]:
+            iqm, better = row[key].cells()
+            if row["method"] != REFERENCE and row[key].improvement is None:
+                better = "no QL run to compare"
+            lines.append(f"| {row['n']} | {row['method']} | {row['start']} | {iqm} | {better} |")
+    return [*lines, "", stats.AGGREGATE_NOTE]
 
 
 METRICS = (
@@ -192,6 +234,9 @@ def write_table1(summary: dict[str, Any], out: Path) -> dict[str, Any]:
              "after each pair.", ""]  # fmt: skip
     lines += _learner_table(rows, n, starts, paper=True) + _not_run(summary)
     lines += ["", "Baselines on the same task sets:", "", *_baseline_table(rows, n)]
+    lines += ["", "Aggregate statistics of the normalized reward over instances:", "",
+              *_aggregate_table([r for r in rows if r["n"] == n], "normalized_reward_vs_ql",
+                                "normalized reward")]  # fmt: skip
     deadline_rows = aggregate(summary, "deadlines")
     if deadline_rows:
         lines += ["", f"## Where deadlines bind (N = {n}, R = 2 Mbit/s, ζ = 2 s per miss)", "",
@@ -255,6 +300,9 @@ def write_table2(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     enum = [_count(math.factorial(n)) for n in ns for _ in starts]
     lines += ["| every order once (N!) | " + " | ".join(enum) + " |"]
+    lines += ["", "## Aggregate statistics of the convergence time", "",
+              "Lower is better; a run that never converged counts as budget + 1.", "",
+              *_aggregate_table(learners, "convergence_vs_ql", "convergence time")]  # fmt: skip
     lines += ["", TWIN_COST, "", DEFINITIONS, ""]
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text("\n".join(lines))
@@ -300,7 +348,9 @@ def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         clean = {}
         for key, value in row.items():
-            if isinstance(value, metrics.Estimate):
+            if isinstance(value, stats.Aggregate):
+                clean[key] = value.to_dict()
+            elif isinstance(value, metrics.Estimate):
                 clean[key] = {"mean": value.mean, "ci95": value.half_width, "n": value.n}
             else:
                 clean[key] = value

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from twinrl.experiments import metrics
+from twinrl.experiments import metrics, stats
 from twinrl.experiments.fidelity_study import Axis, Case, case_for, grid, variant_label
 from twinrl.experiments.plotting import pyplot, save
 
@@ -81,13 +81,10 @@ def case_rows(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
         label = variant_label(case, axis, level, mitigation)
         twin = runs[label]
         seeds = sorted(set(twin) & set(physical))
-        diffs: dict[str, list[float]] = {}
-        for s in seeds:
-            mine = _outcome(name, twin[s], physical[s], horizon)
-            ref = _outcome(name, physical[s], physical[s], horizon)
-            for key, value in mine.items():
-                diffs.setdefault(key, []).append(value - ref[key])
-        estimates = {key: metrics.mean_ci(v) for key, v in diffs.items()}
+        mine = [_outcome(name, twin[s], physical[s], horizon) for s in seeds]
+        ref = [_outcome(name, physical[s], physical[s], horizon) for s in seeds]
+        estimates = {key: metrics.mean_ci([m[key] - r[key] for m, r in zip(mine, ref, strict=True)])
+                     for key in (mine[0] if mine else {})}  # fmt: skip
         errors = [twin[s]["twin_error"].get("reward", 0.0) for s in seeds]
         started = [twin[s]["twin_started"] for s in seeds]
         rows.append({
@@ -95,12 +92,41 @@ def case_rows(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
             "mitigation": mitigation, "label": label, "seeds": len(seeds),
             "difference": {k: e.to_dict() for k, e in estimates.items()},
             "verdict": {k: _verdict(estimates[k], low) for k, _, low in OUTCOMES[name]},
+            "aggregate": aggregates(mine, ref, OUTCOMES[name]),
             "twin_error_reward": metrics.mean_ci(errors).to_dict(),
             "twin_started": started if mitigation == "start_below" else None,
             "twin_evaluations": float(np.mean([twin[s]["twin_evaluations"] for s in seeds])),
             "physical_steps": float(np.mean([twin[s]["physical_steps"] for s in seeds])),
         })  # fmt: skip
     return rows
+
+
+def aggregates(
+    mine: list[dict[str, float]],
+    ref: list[dict[str, float]],
+    outcomes: tuple[tuple[str, str, bool], ...],
+) -> dict[str, dict[str, Any]]:
+    """Per outcome: the twin-assisted runs' IQM and P(a twin-assisted run does better than a
+    physical-only run), as :func:`twinrl.experiments.stats.aggregate` gives them (empty without
+    seeds)."""
+    if not mine:
+        return {}
+    return {
+        key: stats.aggregate([m[key] for m in mine], [r[key] for r in ref],
+                             higher_is_better=not low).to_dict()
+        for key, _, low in outcomes
+    }  # fmt: skip
+
+
+def aggregate_cells(row: dict[str, Any], key: str) -> str:
+    """``IQM | P(twin better)`` table cells of one outcome of a row (``*``: fewer than 5 seeds)."""
+    agg = row["aggregate"].get(key)
+    if agg is None:
+        return "n/a | n/a"
+    mark = "*" if agg["few_seeds_warning"] else ""
+    iqm, better = agg["iqm"], agg["p_improvement"]
+    return (f"{iqm['point']:.4g} [{iqm['ci_low']:.4g}, {iqm['ci_high']:.4g}]{mark} | "
+            f"{better['point']:.2f} [{better['ci_low']:.2f}, {better['ci_high']:.2f}]{mark}")  # fmt: skip
 
 
 def _benefit(row: dict[str, Any], name: str) -> tuple[float, float]:
@@ -213,17 +239,19 @@ def _case_table(
     lines = [f"## {TITLES[name]}", "", f"{size}; start_below = {case.start_below}.", "",
              "| error | level | mitigation | twin error | "
              + " | ".join(f"Δ {h}" for _, h, _ in outcomes)
+             + f" | {outcomes[0][1]}: twin IQM | P(twin better)"
              + " | twin evals / physical steps | verdict (" + "; ".join(k for k, _, _ in outcomes) + ") |",
-             "|" + "---|" * (6 + len(outcomes))]  # fmt: skip
+             "|" + "---|" * (8 + len(outcomes))]  # fmt: skip
     for r in rows:
         diffs = " | ".join(_fmt(r["difference"][k]) for k, _, _ in outcomes)
         verdict = "; ".join(r["verdict"][k] for k, _, _ in outcomes)
         lines.append(
             f"| {r['axis']} | {_level(r, r['level'])} | {r['mitigation']} | "
-            f"{_fmt(r['twin_error_reward'])} | {diffs} | "
+            f"{_fmt(r['twin_error_reward'])} | {diffs} | {aggregate_cells(r, outcomes[0][0])} | "
             f"{r['twin_evaluations']:.0f} / {r['physical_steps']:.0f} | {verdict} |"
         )
-    lines += ["", "Headline claim: *with the best mitigation, the twin-assisted learner is never "
+    lines += ["", stats.AGGREGATE_NOTE.replace("the reference", "the physical-only learner"),
+              "", "Headline claim: *with the best mitigation, the twin-assisted learner is never "
               "significantly worse than physical-only at any tested error level, and keeps at "
               f"least half its benefit up to a stated error level* (benefit = speed-up in "
               f"{outcomes[0][1]}):", ""]  # fmt: skip

@@ -38,6 +38,7 @@ from twinrl.algorithms import TWIN_AGENT_AVERAGES, Streams
 from twinrl.assists.twin_agents import shared_average, visit_average
 from twinrl.envs import edge_kernels as k
 from twinrl.envs.edge_scheduling import EdgeParams
+from twinrl.resources import check_memory
 
 FUSED = ("ql", "dteql", *TWIN_AGENT_AVERAGES)
 """The named algorithms this backend runs."""
@@ -66,10 +67,27 @@ class FusedResult:
 # with a tie count of 0.
 
 
-def _layout(n_actions: int) -> tuple[int, NDArray[np.int64]]:
+def fused_bytes(n: int, *, with_twin_agents: bool) -> int:
+    """Bytes :func:`run_fused` allocates for N = ``n`` tasks (in Python integers): every order
+    and its cost, the initial Q row, the move marks, and the Q tree (float64 values and int32
+    counts) with its base copy, plus the twin agents' workspace tree and leaf marks with them."""
+    n_actions = math.factorial(n)
+    n_nodes = (WIDTH ** (_depth(n_actions) + 1) - 1) // (WIDTH - 1)  # off[depth + 1] of _layout
+    trees = 3 if with_twin_agents else 2
+    per_action = 8 * n + 8 + 8 + 8 + (8 if with_twin_agents else 0)
+    return n_actions * per_action + trees * n_nodes * 12
+
+
+def _depth(n_actions: int) -> int:
+    """Depth of the Q tree over ``n_actions`` leaves."""
     depth = 1
     while WIDTH**depth < n_actions:
         depth += 1
+    return depth
+
+
+def _layout(n_actions: int) -> tuple[int, NDArray[np.int64]]:
+    depth = _depth(n_actions)
     off = np.array([(WIDTH**d - 1) // (WIDTH - 1) for d in range(depth + 2)], dtype=np.int64)
     return depth, off
 
@@ -260,6 +278,11 @@ def run_fused(
         raise ValueError("the fused backend runs the 'order' formulation only; use twinrl.train")
     cfg = agent_config or QLearningConfig()
     n = tasks.shape[0]
+    check_memory(
+        fused_bytes(n, with_twin_agents=algorithm in TWIN_AGENT_AVERAGES),
+        f"the fused backend's arrays for N={n} tasks ({math.factorial(n):,} orders)",
+        "the number of tasks (env_kwargs.n_tasks)",
+    )
     orders = k.unrank_permutations(np.arange(math.factorial(n)), n)
     tx, ex = k.task_times(tasks, params.rate, params.f_ser)
     costs = k.order_costs(tx, ex, tasks[:, k.EPS], orders, params.zeta)

@@ -9,8 +9,10 @@ killed before the exception propagates, so none outlives the command. Workers ig
 Ctrl-C reaches the whole process group; the parent decides) and die with their parent on Linux.
 
 Inside :func:`resume_from` (``twinrl reproduce``), each job is matched by :func:`job_key` against
-the results kept by an earlier command, and only the jobs without one are run; every experiment
-gets this by calling :func:`run_jobs`.
+the results kept by an earlier command, and only the jobs without one are run; inside
+:func:`use_engine` with ``"ray"`` (``twinrl reproduce --engine ray``), the jobs run as Ray tasks
+(:mod:`twinrl.experiments.ray_engine`) instead of in a local pool. Every experiment gets both by
+calling :func:`run_jobs`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from twinrl.errors import WorkerLostError, short_repr
+from twinrl.errors import ConfigError, WorkerLostError, short_repr
 
 T = TypeVar("T")
 
@@ -57,6 +59,11 @@ class ResultStore(Protocol):
 
 
 _RESUME: ContextVar[ResultStore | None] = ContextVar("twinrl_resume_from", default=None)
+_ENGINE: ContextVar[str] = ContextVar("twinrl_engine", default="local")
+
+ENGINES = ("local", "ray")
+"""Where :func:`run_jobs` runs jobs: ``local`` (this process, or a pool of forked workers) or
+``ray`` (Ray tasks on a local Ray instance or a cluster; needs the ``ray`` extra)."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -69,6 +76,10 @@ class Interrupted(KeyboardInterrupt):
         self.kept = kept
 
 
+_LAST_SIGNAL = [int(signal.SIGINT)]
+"""The signal :func:`interrupts_raise` last turned into :class:`Interrupted`."""
+
+
 @contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
     """While active, SIGINT and SIGTERM raise :class:`Interrupted` in the main thread (so the code
@@ -79,6 +90,7 @@ def interrupts_raise() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        _LAST_SIGNAL[0] = signum
         raise Interrupted(signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -87,6 +99,15 @@ def interrupts_raise() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def as_interrupted(exc: KeyboardInterrupt) -> Interrupted:
+    """``exc`` as :class:`Interrupted`: a library that catches our exception in its own wait
+    (Ray's) raises a plain KeyboardInterrupt instead, losing the signal; the last one caught by
+    :func:`interrupts_raise` is the one."""
+    if isinstance(exc, Interrupted):
+        return exc
+    return Interrupted(getattr(exc, "signum", _LAST_SIGNAL[0]))
 
 
 @contextlib.contextmanager
@@ -110,6 +131,52 @@ def resume_from(store: ResultStore) -> Iterator[None]:
         yield
     finally:
         _RESUME.reset(token)
+
+
+@contextlib.contextmanager
+def use_engine(
+    engine: str = "local", *, address: str | None = None, workers: int = 1
+) -> Iterator[None]:
+    """While active, :func:`run_jobs` runs its jobs with ``engine`` (:data:`ENGINES`). ``ray``
+    connects to the Ray cluster at ``address`` for the duration, or starts a local Ray instance
+    of ``workers`` CPUs (see :func:`twinrl.twin.ray_session.connected`).
+
+    Raises:
+        ConfigError: an unknown engine, or an ``address`` without the ``ray`` engine.
+        ImportError: ``ray`` without Ray installed (the message says how to install it).
+    """
+    check_engine(engine, address)
+    with contextlib.ExitStack() as stack:
+        if engine == "ray":
+            from twinrl.twin.ray_session import connected
+
+            stack.enter_context(connected(address, num_cpus=workers))
+        token = _ENGINE.set(engine)
+        try:
+            yield
+        finally:
+            _ENGINE.reset(token)
+
+
+def check_engine(engine: str, address: str | None = None) -> None:
+    """Refuse what :func:`use_engine` would refuse, before anything starts.
+
+    Raises:
+        ConfigError: an unknown engine, or an ``address`` without the ``ray`` engine.
+        ImportError: ``ray`` without Ray installed (the message says how to install it).
+    """
+    if engine not in ENGINES:
+        raise ConfigError(
+            f"engine={short_repr(engine)} is not allowed; choose one of {', '.join(ENGINES)}"
+        )
+    if address is not None and engine != "ray":
+        raise ConfigError(
+            f"--address {short_repr(address)} names a Ray cluster: it needs --engine ray"
+        )
+    if engine == "ray":
+        from twinrl.twin.ray_session import require_ray
+
+        require_ray("--engine ray")
 
 
 def job_key(fn: Callable[..., object], job: object) -> str | None:
@@ -191,14 +258,15 @@ def run_jobs(
 ) -> Iterator[dict[str, Any]]:
     """``fn(job)`` for every job, in completion order (each result should say which job it was).
 
-    ``workers > 1`` forks that many processes (``fn`` and the jobs' results must be picklable).
-    A job whose worker dies is run again once in a fresh pool; ``label(job)`` names it in the
-    error if it cannot be finished. Inside :func:`resume_from`, a job whose result was kept by an
+    ``workers > 1`` forks that many processes (``fn`` and the jobs' results must be picklable);
+    inside :func:`use_engine` with ``ray``, every job is a Ray task and ``workers`` is not used
+    (Ray's CPUs set the parallelism). A job whose worker dies is run again once (in a fresh pool,
+    or as a Ray task); ``label(job)`` names it in the error if it cannot be finished. Inside :func:`resume_from`, a job whose result was kept by an
     earlier command is not run again: its kept result is yielded (and handed to :func:`on_result`)
     as if it had just finished.
 
     Raises:
-        WorkerLostError: a worker died in the fresh pool too.
+        WorkerLostError: a worker died in the fresh pool too (or a Ray task's, run once more).
     """
     sink = _ON_RESULT.get()
     store = _RESUME.get()
@@ -233,9 +301,10 @@ def _results(
 ) -> Iterator[tuple[int, dict[str, Any], bool]]:
     """``(job number, result, computed now)`` of every job; the result of job ``i`` in ``kept``
     comes from the :func:`resume_from` store under key ``kept[i]``. One worker keeps the job
-    order; a pool yields the kept results first, then the others as they finish."""
+    order; a pool or Ray yields the kept results first, then the others as they finish."""
     store = _RESUME.get()
-    if workers <= 1:
+    ray = _ENGINE.get() == "ray"
+    if workers <= 1 and not ray:
         for i, job in enumerate(jobs):
             if i in kept and store is not None:
                 yield i, store.result(kept[i]), False
@@ -248,7 +317,13 @@ def _results(
     todo = [i for i in range(len(jobs)) if i not in kept]
     if not todo:
         return
-    for j, result in _in_pools(fn, [jobs[i] for i in todo], workers, label):
+    if ray:
+        from twinrl.experiments.ray_engine import ray_results
+
+        results = ray_results(fn, [jobs[i] for i in todo], label)
+    else:
+        results = _in_pools(fn, [jobs[i] for i in todo], workers, label)
+    for j, result in results:
         yield todo[j], result, True
 
 
@@ -344,10 +419,10 @@ def _worker_init(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
-    _one_thread()
+    one_thread()
 
 
-def _one_thread() -> None:
+def one_thread() -> None:
     """Workers share the cores, so each keeps torch to one thread (small networks gain nothing
     from more; two workers with two threads each ran 6x slower on 2 cores than with one)."""
     os.environ["OMP_NUM_THREADS"] = "1"

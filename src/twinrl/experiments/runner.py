@@ -24,6 +24,8 @@ from twinrl import __version__
 from twinrl.checkpoint.results import KeptResults, read_results, result_line
 from twinrl.errors import ConfigError, short_repr
 from twinrl.experiments import (
+    adaptation_report,
+    adaptation_study,
     ap_figures,
     construction_report,
     construction_study,
@@ -33,9 +35,18 @@ from twinrl.experiments import (
     edge_tables,
     fidelity_report,
     fidelity_study,
+    scale_report,
+    scale_study,
     uav_figures,
 )
-from twinrl.experiments.parallel import Interrupted, job_label, on_result, resume_from
+from twinrl.experiments.parallel import (
+    Interrupted,
+    check_engine,
+    job_label,
+    on_result,
+    resume_from,
+    use_engine,
+)
 from twinrl.outdir import RunDir, to_json
 from twinrl.validation import check_int
 
@@ -74,6 +85,8 @@ GROUPS: dict[str, Group] = {
     "uav": Group(uav_figures.run_preset),
     "fidelity": Group(fidelity_study.run_preset),
     "construction": Group(construction_study.run_preset),
+    "scale": Group(scale_study.run_preset),
+    "adaptation": Group(adaptation_study.run_preset),
     "differential": Group(differential.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
@@ -130,6 +143,25 @@ EXPERIMENTS: dict[str, Experiment] = {
         construction_report.write_construction,
         default=False,
     ),
+    "scale": Experiment(
+        "edge scheduling beyond the paper: a DQN on the sequential formulation at N = 10 to 20, "
+        "greedy and with a twin rollout, against the exact optimum, EDF, SPT, Johnson and local "
+        "search (torch extra)",
+        "scale",
+        scale_report.write_scale,
+        needs=("torch",),
+        extra="torch",
+        default=False,
+    ),
+    "adaptation": Experiment(
+        "scenario adaptation on access points: pre-training in twins of sampled scenarios vs "
+        "fine-tuning without a twin vs scratch on a held-out scenario (jump-start, episodes to "
+        "converge), re-training in a twin after a mid-run change (episodes to recover), "
+        "scenario-aware vs uniform storage replay",
+        "adaptation",
+        adaptation_report.write_adaptation,
+        default=False,
+    ),
     "differential": Experiment(
         "differential twins (paper 000, II-B): K learners (Q-learning variants, SARSA, Expected "
         "SARSA; DQN variants with torch) in their own free-running domains vs the single "
@@ -155,6 +187,8 @@ def reproduce(
     progress: bool = False,
     overwrite: bool = False,
     resume: bool = False,
+    engine: str = "local",
+    address: str | None = None,
 ) -> Path:
     """Run the named experiments and write ``out/<name>/{summary.json,table.md,*.png}`` and
     ``out/report.md``. Returns the report path.
@@ -174,15 +208,19 @@ def reproduce(
     checksummed, with the twinrl version, preset and seed). ``resume`` continues the previous
     run of the same command in ``out`` (same names, preset, seed, instances and seeds; refused
     otherwise): the runs kept there are not run again, and the outputs equal an uninterrupted
-    run's (but for the ``seconds`` it took).
+    run's (but for the ``seconds`` it took); either engine may continue the other's run.
+
+    ``engine`` runs the runs locally (``workers`` processes) or as Ray tasks (``ray``, the
+    ``ray`` extra): on the Ray cluster at ``address``, or on a local Ray instance of ``workers``
+    CPUs (:func:`~twinrl.experiments.parallel.use_engine`). Both give the same results.
 
     Raises:
         ConfigError: an unknown name, preset or an out-of-range count, or both ``resume`` and
             ``overwrite``.
-        ImportError: a named experiment needs an extra that is not installed.
+        ImportError: a named experiment or the engine needs an extra that is not installed.
         OutputDirError: ``out`` cannot be used (see :meth:`twinrl.outdir.RunDir.open`).
         Interrupted: SIGINT or SIGTERM; its ``kept`` says how many finished runs were kept.
-        WorkerLostError: a worker process died twice.
+        WorkerLostError: a worker process (or a Ray task's) died twice.
     """
     named = list(dict.fromkeys(names))
     unknown = [n for n in named if n not in EXPERIMENTS]
@@ -209,6 +247,7 @@ def reproduce(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{label}={short_repr(value)} is out of range; allowed: an int >= 1")
     check_int("seed", seed, 0, 2**63 - 1)
+    check_engine(engine, address)
     if resume and overwrite:
         raise ConfigError(
             "--resume and --overwrite exclude each other: --resume continues the run in --out, "
@@ -240,13 +279,14 @@ def reproduce(
 
     try:
         summaries: dict[str, tuple[dict[str, Any], float]] = {}
-        for group in groups:
-            start = time.perf_counter()
-            with on_result(keep(group)), resume_from(stores[group]):
-                summary = GROUPS[group].run(preset, seed=seed, workers=workers,
-                                            progress=progress, instances=instances,
-                                            seeds=seeds)  # fmt: skip
-            summaries[group] = (summary, time.perf_counter() - start)
+        with use_engine(engine, address=address, workers=workers):
+            for group in groups:
+                start = time.perf_counter()
+                with on_result(keep(group)), resume_from(stores[group]):
+                    summary = GROUPS[group].run(preset, seed=seed, workers=workers,
+                                                progress=progress, instances=instances,
+                                                seeds=seeds)  # fmt: skip
+                summaries[group] = (summary, time.perf_counter() - start)
         sections = []
         for name in names:
             summary, elapsed = summaries[EXPERIMENTS[name].group]
@@ -258,9 +298,11 @@ def reproduce(
             run_dir.write_json(f"{name}/summary.json", payload)
             sections.append((run_dir.path / name / "table.md").read_text())
         total = sum(elapsed for _, elapsed in summaries.values())
+        ran = f"with {workers} worker(s)" if engine == "local" else (
+            f"on the Ray cluster at {address}" if address else f"on a local Ray instance of "
+            f"{workers} CPU(s)")  # fmt: skip
         report = [f"# twinrl report ({preset} preset)", "",
-                  f"twinrl {__version__}, seed {seed}, {total:.0f} s of compute "
-                  f"with {workers} worker(s).", ""]  # fmt: skip
+                  f"twinrl {__version__}, seed {seed}, {total:.0f} s of compute {ran}.", ""]  # fmt: skip
         for name, text in zip(names, sections, strict=True):
             report += [text.replace("](", f"]({name}/"), ""]
         report += [f"Not run: {_needs(name)}.\n" for name in skipped]

@@ -268,14 +268,81 @@ def seed_warning(n: int) -> str:
     return f"{FEW_SEEDS_WARNING} ({n} seed{'s' * (n != 1)})" if too_few_seeds(n) else ""
 
 
+@dataclass(frozen=True)
+class Aggregate:
+    """A method's runs against a reference's, as every multi-seed report shows them: the IQM of
+    the method's scores with its stratified bootstrap CI, the probability that a run of the method
+    does better than a run of the reference (None for the reference itself), and the few-seeds
+    warning."""
+
+    iqm: IntervalEstimate
+    improvement: IntervalEstimate | None
+    warning: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"iqm", "p_improvement", "few_seeds_warning"}`` for summary files."""
+        better = None if self.improvement is None else self.improvement.to_dict()
+        return {"iqm": self.iqm.to_dict(), "p_improvement": better,
+                "few_seeds_warning": self.warning}  # fmt: skip
+
+    def cells(self) -> tuple[str, str]:
+        """Two markdown table cells: ``IQM [low, high]`` and ``P [low, high]`` (a dash for the
+        reference), each marked with ``*`` when fewer than :data:`MIN_SEEDS_FOR_VERDICT` seeds
+        back it."""
+        mark = "*" if self.warning else ""
+        better = "(reference)" if self.improvement is None else f"{self.improvement}{mark}"
+        return f"{self.iqm}{mark}", better
+
+
+AGGREGATE_NOTE = (
+    "IQM: interquartile mean over runs with its stratified bootstrap 95% CI; P(better): the "
+    "probability that a run of the method beats a run of the reference (ties count 1/2) with its "
+    f"95% CI (Agarwal et al., NeurIPS 2021; `twinrl.experiments.stats`); * marks fewer than "
+    f"{MIN_SEEDS_FOR_VERDICT} seeds."
+)
+"""The sentence a report prints under a table with :meth:`Aggregate.cells` columns."""
+
+
+def aggregate(
+    scores: ArrayLike | Sequence[ArrayLike],
+    reference: ArrayLike | Sequence[ArrayLike] | None = None,
+    *,
+    higher_is_better: bool = True,
+    reps: int = DEFAULT_REPS,
+    seed: int = 0,
+) -> Aggregate:
+    """The :class:`Aggregate` of ``scores`` (one task: a flat sequence of per-run scores; several:
+    one sequence per task) against ``reference`` (None: the scores are the reference).
+
+    ``higher_is_better=False`` (episodes to converge, failures): "better" means lower, so the
+    probability of improvement is P(score < reference score); the IQM is of the scores as given.
+    NaN scores are refused (:func:`strata`): map a censored outcome (never converged) to a number
+    first, e.g. the budget plus one.
+    """
+    check_bool("higher_is_better", higher_is_better)
+    sign = 1.0 if higher_is_better else -1.0
+    tasks = strata(scores, "scores")
+    center = stratified_bootstrap_ci(tasks, reps=reps, seed=seed)
+    if reference is None:
+        return Aggregate(center, None, seed_warning(center.n))
+    ref = strata(reference, "reference")
+    better = probability_of_improvement_ci(
+        [sign * t for t in tasks], [sign * r for r in ref], reps=reps, seed=seed
+    )
+    return Aggregate(center, better, seed_warning(min(center.n, better.n)))
+
+
 __all__ = [
+    "AGGREGATE_NOTE",
     "DEFAULT_REPS",
     "FEW_SEEDS_WARNING",
     "MIN_REPS",
     "MIN_SEEDS_FOR_VERDICT",
+    "Aggregate",
     "IntervalEstimate",
     "Statistic",
     "Strata",
+    "aggregate",
     "iqm",
     "probability_of_improvement",
     "probability_of_improvement_ci",

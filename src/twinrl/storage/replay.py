@@ -11,6 +11,12 @@ Discounts: every buffer has a float64 ``discount`` column. A batch added with
 discounts (k-step rows, ``gamma^k`` each, in [0, 1]) is stored as given. Reading returns
 ``discount=None`` when every returned row is NaN, so one-step-only users see exactly what they
 added; otherwise the array, with NaN in the rows that use the learner's own gamma.
+
+Scenarios: the storage also serves data "according to the characteristics of the current task"
+(Section II-A). :meth:`Storage.set_scenario` names the scenario the next transitions come from
+(``twinrl.train`` calls it at the start and at every scenario change), each stored transition
+keeps it, and ``sample(..., near=scenario)`` weights every stored transition by the similarity of
+its scenario to the given one, beside (within the parts of) the fixed mixture.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinrl.checkpoint import check_state_dict
-from twinrl.contract import PHYSICAL, Transitions, pcg64_from_array, pcg64_to_array
+from twinrl.checkpoint.rng import checked_rng_state
+from twinrl.contract import PHYSICAL, Scenario, Transitions, pcg64_to_array
 from twinrl.errors import CheckpointError
+from twinrl.storage.scenarios import ScenarioTags, _decode_scenarios, _encode_scenarios
 from twinrl.validation import check_int
 
 MAX_CAPACITY = 10**9
@@ -36,7 +44,7 @@ TWIN = "twin"
 _FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "next_mask")
 
 
-class Storage:
+class Storage(ScenarioTags):
     """Replay storage with one FIFO buffer per source domain.
 
     Buffers are preallocated numpy arrays of shape ``(K + 1, capacity, ...)``; the per-transition
@@ -63,6 +71,9 @@ class Storage:
         self._size = np.zeros(self.n_domains, dtype=np.int64)
         self._next = np.zeros(self.n_domains, dtype=np.int64)
         self._arrays: dict[str, NDArray[Any]] | None = None
+        self._scenarios: list[Scenario] = []
+        self._current = -1  # index in _scenarios of the scenario of the next add; -1: none
+        self._stored_as: int | None = None
         self._owner = np.full(self.n_domains, -1, dtype=np.int64)
 
     # --- provenance -----------------------------------------------------------------------------
@@ -92,9 +103,9 @@ class Storage:
         domains = np.flatnonzero(self._owner == owner)
         if domains.size == 0:
             raise ValueError(f"no domain belongs to learner {owner}; assign() them first")
-        parts = [self._slots(int(d)) for d in domains]
-        return self._gather(np.concatenate([p[0] for p in parts]),
-                            np.concatenate([p[1] for p in parts]))  # fmt: skip
+        orders = [self._order(int(d)) for d in domains]
+        ids = np.concatenate([np.full(o.size, d) for o, d in zip(orders, domains, strict=True)])
+        return self._gather(ids, np.concatenate(orders))
 
     # --- sizes ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -113,6 +124,8 @@ class Storage:
         batch = self._as_arrays(transitions)
         discount = self._discount_column(transitions)
         source = np.asarray(transitions.source)
+        if self._stored_as is not None:
+            source = np.full(source.shape, self._stored_as, dtype=np.int64)
         n = source.shape[0]
         if n == 0:
             return
@@ -133,6 +146,7 @@ class Storage:
                 arrays[name][domain, slots] = value[rows]
             arrays["source"][domain, slots] = domain
             arrays["discount"][domain, slots] = discount[rows]
+            arrays["scenario"][domain, slots] = self._current
             self._next[domain] = (self._next[domain] + rows.size) % self.capacity
             self._size[domain] = min(self.capacity, self._size[domain] + rows.size)
 
@@ -181,7 +195,8 @@ class Storage:
             }
             self._arrays["source"] = np.full(dims, -1, dtype=np.int64)
             self._arrays["discount"] = np.full(dims, np.nan)
-        stored = set(self._arrays) - {"source", "discount"}
+            self._arrays["scenario"] = np.full(dims, -1, dtype=np.int64)
+        stored = set(self._arrays) - {"source", "discount", "scenario"}
         if set(batch) != stored:
             raise ValueError(
                 "next_mask must be given in every add or in none (this storage "
@@ -200,16 +215,22 @@ class Storage:
     def domain(self, domain: int) -> Transitions:
         """Everything stored for one domain, oldest first."""
         self._check_domain(domain)
-        return self._gather(*self._slots(domain))
+        order = self._order(domain)
+        return self._gather(np.full(order.size, domain), order)
 
-    def _slots(self, domain: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """(domain ids, buffer slots) of everything stored for ``domain``, oldest first."""
+    def _order(self, domain: int) -> NDArray[np.int64]:
+        """The slots of ``domain``'s stored transitions, oldest first."""
         size = int(self._size[domain])
         start = (self._next[domain] - size) % self.capacity
-        return np.full(size, domain), (start + np.arange(size)) % self.capacity
+        return np.asarray((start + np.arange(size)) % self.capacity, dtype=np.int64)
 
     def sample(
-        self, batch_size: int, mixture: Mapping[int | str, float] | None = None
+        self,
+        batch_size: int,
+        mixture: Mapping[int | str, float] | None = None,
+        *,
+        near: Scenario | None = None,
+        bandwidth: float = 0.1,
     ) -> Transitions:
         """Draw ``batch_size`` transitions (with replacement) in shuffled order.
 
@@ -217,16 +238,28 @@ class Storage:
         weights that are >= 0 and sum to 1, e.g. ``{0: 0.5, "twin": 0.5}``. The number drawn from
         each part is multinomial with those weights; within a part, every stored transition is
         equally likely. ``None`` samples uniformly over everything stored.
+
+        ``near`` (scenario-aware sampling): within each part, a stored transition is drawn with
+        probability proportional to ``near.similarity(its scenario, bandwidth)`` =
+        ``exp(-distance / bandwidth)`` instead of uniformly (see
+        :meth:`~twinrl.contract.Scenario.distance`); a transition stored without a scenario
+        counts as distance 1.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} is out of range; allowed: an int >= 1")
         parts, weights = self._parts(mixture)
+        similarity = None if near is None else self._similarity(near, bandwidth)
         counts = self.rng.multinomial(batch_size, weights)
         domains, slots = [], []
         for part, count in zip(parts, counts, strict=True):
             if count == 0:
+                continue
+            if similarity is not None:
+                d, s = self._weighted(part, int(count), similarity)
+                domains.append(d)
+                slots.append(s)
                 continue
             sizes = self._size[part]
             flat = self.rng.integers(0, sizes.sum(), size=count)
@@ -312,6 +345,8 @@ class Storage:
             "next": self._next.copy(),
             "rng": pcg64_to_array(dict(self._bitgen.state)),
             "owner": self._owner.copy(),
+            "scenarios": _encode_scenarios(self._scenarios),
+            "current_scenario": np.array(self._current, dtype=np.int64),
         }
         for name, value in (self._arrays or {}).items():
             out[f"buffer.{name}"] = value.copy()
@@ -321,7 +356,8 @@ class Storage:
         """Restore :meth:`state_dict` output; capacity and domain count must match.
 
         A state without ``buffer.discount`` (written before discounts existed) loads as one-step
-        rows (NaN discounts).
+        rows (NaN discounts); one without ``scenarios``/``buffer.scenario`` (written before
+        scenarios existed) as transitions without a scenario.
 
         Raises:
             CheckpointError: a key is missing or unknown, capacity or domain count differ, an entry
@@ -352,11 +388,17 @@ class Storage:
         }  # fmt: skip
         if "owner" in state:  # written before provenance existed: no owners
             expected["owner"] = ((shape[0],), "i")
+        scenarios = _decode_scenarios(state.get("scenarios"))
+        if "scenarios" in state:
+            expected["scenarios"] = ((int(np.size(state["scenarios"])),), "i")
+            expected["current_scenario"] = ((), "i")
         given_buffers = [str(k) for k in state if str(k).startswith("buffer.")]
         if given_buffers:
             expected.update(_buffer_spec(state, shape))
             if "buffer.discount" not in state:  # written before discounts existed: one-step
                 expected.pop("buffer.discount")
+            if "buffer.scenario" not in state:  # written before scenarios existed
+                expected.pop("buffer.scenario")
         checked = check_state_dict(
             state, expected, owner="Storage", allow_nonfinite=("buffer.discount",)
         )
@@ -380,13 +422,7 @@ class Storage:
                     "Storage state entry 'buffer.discount' must hold NaN or values in [0, 1] "
                     "(gamma^k)"
                 )
-        rng_state = pcg64_from_array(checked["rng"])
-        try:
-            np.random.PCG64().state = rng_state
-        except (ValueError, TypeError, OverflowError) as err:
-            raise CheckpointError(
-                f"Storage state entry 'rng' is not a PCG64 state ({err})"
-            ) from err
+        rng_state = checked_rng_state(checked["rng"], "Storage")
         buffers = {
             k[len("buffer.") :]: np.array(v) for k, v in checked.items() if k in given_buffers
         }
@@ -398,11 +434,23 @@ class Storage:
                 "Storage state entry 'owner' must hold -1 (no learner; always for the physical "
                 "domain 0) or a learner id >= 0"
             )
+        if given_buffers and "scenario" not in buffers:
+            buffers["scenario"] = np.full(shape, -1, dtype=np.int64)
+        current = int(checked.get("current_scenario", np.array(-1)))
+        tags = buffers.get("scenario", np.zeros(0, dtype=np.int64))
+        if not -1 <= current < len(scenarios) or (
+            tags.size and not ((tags >= -1) & (tags < len(scenarios))).all()
+        ):
+            raise CheckpointError(
+                f"Storage state has scenario tags outside [-1, {len(scenarios) - 1}] (the "
+                "number of stored scenarios)"
+            )
         self._arrays = buffers or None
         self._owner = np.full(shape[0], -1, dtype=np.int64) if owner is None else np.array(owner)
         self._size = np.array(size, dtype=np.int64)
         self._next = np.array(next_slot, dtype=np.int64)
         self._bitgen.state = rng_state
+        self._scenarios, self._current = scenarios, current
 
 
 def _buffer_spec(
@@ -420,7 +468,7 @@ def _buffer_spec(
     spec = {
         "obs": ((*dims, *obs), "fib"), "action": ((*dims, *rows("action")), "i"),
         "reward": (dims, "f"), "next_obs": ((*dims, *obs), "fib"), "terminated": (dims, "b"),
-        "source": (dims, "i"), "discount": (dims, "f"),
+        "source": (dims, "i"), "discount": (dims, "f"), "scenario": (dims, "i"),
     }  # fmt: skip
     if "buffer.next_mask" in state:
         spec["next_mask"] = ((*dims, *rows("next_mask")), "ib")

@@ -11,8 +11,9 @@ Two ways to snapshot (chosen once per env by :func:`snapshot_mode`):
   snapshot is a private deep copy of the *whole wrapped env* (its RNG included), so the twin sees
   exactly what the agent sees. Slower: every domain step copies the env once.
 
-Two backends step the domains: ``vectorized`` (a native env with a pure ``step_batch``: all K
-domains in one numpy call) and ``serial`` (one env step per domain). Both return a
+Three backends step the domains: ``vectorized`` (a native env with a pure ``step_batch``: all K
+domains in one numpy call), ``serial`` (one env step per domain) and ``ray`` (the serial steps in
+blocks, in Ray actors: :mod:`twinrl.twin.ray_backend`, the ``ray`` extra). All return a
 :class:`~twinrl.contract.DomainSteps` with every field of a Gymnasium step.
 """
 
@@ -227,15 +228,20 @@ def stack_states(states: Sequence[Any]) -> Any:
     return type(first)(**fields)
 
 
-BACKENDS = ("auto", "vectorized", "serial")
+BACKENDS = ("auto", "vectorized", "serial", "ray")
 
 
 def make_backend(env: gym.Env[Any, Any], name: str = "auto") -> Backend:
-    """``vectorized`` if the env has batched dynamics (``auto``), else ``serial``."""
+    """``vectorized`` if the env has batched dynamics (``auto``), else ``serial``; ``ray`` (the
+    ``ray`` extra) steps blocks of domains in Ray actors (:mod:`twinrl.twin.ray_backend`)."""
     if name == "auto":
         name = "vectorized" if has_batched_dynamics(env) else "serial"
     if name == "vectorized":
         return VectorizedBackend(env)
     if name == "serial":
         return SerialBackend(env)
+    if name == "ray":
+        from twinrl.twin.ray_backend import RayBackend
+
+        return RayBackend(env)
     raise ConfigError(f"backend={name!r} is not allowed; choose one of {', '.join(BACKENDS)}")

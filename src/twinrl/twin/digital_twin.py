@@ -12,6 +12,8 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
+from twinrl.checkpoint import check_like
+from twinrl.checkpoint.rng import rng_words, set_rng_words
 from twinrl.contract import DomainSteps
 from twinrl.errors import ConfigError, ConfigTypeError, short_repr
 from twinrl.twin.backends import Backend, capture, deep_copy, make_backend, snapshot_mode
@@ -124,6 +126,33 @@ class DigitalTwin:
         self.calls = 0
         """Number of :meth:`step_domains` calls so far (each steps K domains at once; what a
         batched twin's time is roughly proportional to)."""
+
+    _COUNTERS = ("evaluations", "calls", "prediction_steps", "recalibrations")
+
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        """Arrays only: the work counters (:attr:`evaluations`, :attr:`calls`, ...) and the
+        twin's random stream ``rng``. Enough to resume training with a twin that mirrors the
+        physical state at every step (a perfect twin, ``twinrl train``'s); an imperfect twin
+        also carries its measurements, predictions and model between syncs, which are not saved.
+
+        Raises:
+            ConfigError: the twin is imperfect or recalibrates (its state is not saved).
+        """
+        if not self.fidelity.perfect or self.recalibrate is not None:
+            raise ConfigError(
+                "resuming needs a perfect twin (Fidelity()); an imperfect or recalibrating "
+                "twin's measurements and model between syncs are not saved in a checkpoint"
+            )
+        out = {name: np.array(getattr(self, name), dtype=np.int64) for name in self._COUNTERS}
+        return {**out, "rng": rng_words(self._rng, "DigitalTwin")}
+
+    def load_state_dict(self, state: Mapping[str, NDArray[Any]]) -> None:
+        """Restore :meth:`state_dict` output (checked; ``CheckpointError`` naming the key)."""
+        own = self.state_dict()
+        state = check_like(state, own, owner="DigitalTwin", counters=self._COUNTERS)
+        set_rng_words(self._rng, state["rng"], "DigitalTwin")
+        for name in self._COUNTERS:
+            setattr(self, name, int(state[name]))
 
     def capture(self, env: gym.Env[Any, Any]) -> Any:
         """A snapshot of the physical env's current state, in this twin's snapshot mode."""

@@ -85,14 +85,15 @@ def rollout(
 
 
 def greedy_policy(agent: Any) -> Policy:
-    """The agent's greedy policy over many domains: one batched ``greedy_batch`` call where the
-    agent offers it and no domain has a mask (DQN), else one ``act(obs, explore=False, mask=...)``
-    per domain."""
+    """The agent's greedy policy over many domains: one batched ``greedy_batch(obs, masks)`` call
+    where the agent offers it (DQN), else one ``act(obs, explore=False, mask=...)`` per domain."""
     batched = getattr(agent, "greedy_batch", None)
 
     def policy(observations: Sequence[Any], masks: Sequence[Any]) -> NDArray[np.int64]:
-        if callable(batched) and all(m is None for m in masks):
-            return np.asarray(batched(np.stack([np.asarray(o) for o in observations])), np.int64)
+        if callable(batched):
+            stacked = np.stack([np.asarray(o) for o in observations])
+            given = None if all(m is None for m in masks) else list(masks)
+            return np.asarray(batched(stacked, given), np.int64)
         return np.stack(
             [
                 np.asarray(agent.act(o, explore=False, mask=m))
