@@ -8,15 +8,17 @@ two bit-identical.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 
 from twinrl.agents.dqn import DQN, DQNConfig
 from twinrl.agents.qlearning import QLearning, QLearningConfig
+from twinrl.agents.sarsa import ExpectedSarsa, Sarsa
 from twinrl.assists.action_trials import ActionTrials
 from twinrl.assists.base import Assist
+from twinrl.assists.differential import DifferentialTwins
 from twinrl.assists.predictive_targets import PredictiveTargets
 from twinrl.assists.safe_exploration import SafeExploration
 from twinrl.assists.twin_agents import TwinAgents
@@ -32,11 +34,25 @@ ALGORITHMS = {
     "agent.head=sum), no twin",
     "dt-dqn": "DQN with PredictiveTargets(k, m): k-step targets over m twin trajectories",
     "nstep-dqn": "n-step DQN with n = k on the physical trajectory (the baseline for dt-dqn)",
+    "sarsa": "physical tabular SARSA (no twin)",
+    "expected-sarsa": "physical tabular Expected SARSA (no twin)",
+    "dt-diff": "differential twins: Q-learning with other step sizes and exploration, SARSA and "
+    "Expected SARSA train in their own free-running domains; the physical Q-learner adopts the "
+    "best by twin evaluation every sync_every steps (DifferentialTwins(use='adopt'))",
+    "dt-diff-distill": "dt-diff, but the learners' consensus is distilled into the physical Q "
+    "table every sync_every steps (DifferentialTwins(use='distill'))",
+    "dt-diff-dqn": "differential twins of DQN variants (step size, n-step, dueling, width; torch "
+    "extra) in "
+    "their own free-running domains; the physical DQN adopts the best fitting one",
 }
 TWIN_AGENT_AVERAGES = {"dtaql": "mean", "dtaql-visit": "visit"}
 """The algorithms that run :class:`TwinAgents`, and the reading of Algorithm 1, line 12 each uses."""
-DEEP = ("dqn", "dt-dqn", "nstep-dqn")
-"""Algorithms whose agent is :class:`~twinrl.agents.DQN` (the others use QLearning)."""
+DEEP = ("dqn", "dt-dqn", "nstep-dqn", "dt-diff-dqn")
+"""Algorithms whose agent is :class:`~twinrl.agents.DQN` (the others are tabular)."""
+TABULAR_AGENTS: dict[str, type[QLearning]] = {"sarsa": Sarsa, "expected-sarsa": ExpectedSarsa}
+"""The physical agent's class where it is not :class:`QLearning`."""
+DIFFERENTIAL_USES = {"dt-diff": "adopt", "dt-diff-distill": "distill", "dt-diff-dqn": "adopt"}
+"""The algorithms that run :class:`DifferentialTwins`, and what the physical agent does with them."""
 
 
 def config_class(name: str) -> type[QLearningConfig] | type[DQNConfig]:
@@ -70,9 +86,12 @@ def build_algorithm(
     safe_exploration: bool | str = False,
     k: int = 3,
     m: int = 4,
+    domains: int = 1,
 ) -> tuple[Any, list[Assist]]:
     """The agent and assists of a named algorithm for ``env``. ``k`` and ``m`` are dt-dqn's
-    look-ahead and trajectories (``k`` is nstep-dqn's n). ``safe_exploration=True`` adds a
+    look-ahead and trajectories (``k`` is nstep-dqn's n). The ``dt-diff`` algorithms run their
+    learners (:func:`tabular_learners`, :func:`deep_learners`) in ``domains`` free-running
+    domains each and sync every ``sync_every`` steps. ``safe_exploration=True`` adds a
     :class:`SafeExploration` veto (the env must report ``failed`` to the twin); ``"audit"`` adds
     one that only counts the failures a veto would have avoided."""
     if name not in ALGORITHMS:
@@ -93,7 +112,8 @@ def build_algorithm(
             assists.append(PredictiveTargets(k, m, gamma=cfg.gamma, rng=streams.assists))
     else:
         _check_tabular_memory(env, n_agents if name in TWIN_AGENT_AVERAGES else 0)
-        agent = QLearning.for_env(env, agent_config, rng=streams.agent)  # type: ignore[arg-type]
+        cls_ = TABULAR_AGENTS.get(name, QLearning)
+        agent = cls_.for_env(env, agent_config, rng=streams.agent)  # type: ignore[arg-type]
     if name == "dteql":
         n_actions = int(env.action_space.n)  # type: ignore[attr-defined]
         assists.append(ActionTrials(n_trials, n_actions, rng=streams.assists))
@@ -102,6 +122,15 @@ def build_algorithm(
         twin_agents = TwinAgents(n_agents, sync_every, rng=streams.assists, average=average)
         twin_agents.attach(agent)
         assists.append(twin_agents)
+    elif name in DIFFERENTIAL_USES:
+        learner_seq, storage_seq = streams.assists.spawn(2)
+        learners: dict[str, Any]
+        if name in DEEP:
+            learners = deep_learners(env, cast(DQNConfig, agent.config), learner_seq)
+        else:
+            learners = tabular_learners(env, agent.config, learner_seq)
+        assists.append(DifferentialTwins(learners, domains=domains, sync_every=sync_every,
+                                         use=DIFFERENTIAL_USES[name], seed=storage_seq))  # fmt: skip
     if safe_exploration not in (False, True, "audit"):
         raise ValueError(f"safe_exploration={safe_exploration!r}; allowed: False, True, 'audit'")
     if safe_exploration:
@@ -124,3 +153,42 @@ def _check_tabular_memory(env: gym.Env[Any, Any], n_agents: int) -> None:
         f"the Q table ({n_states} states x {n_actions} actions, 8 bytes each){copies}",
         knob + (" or n_agents" if n_agents else ""),
     )
+
+
+def tabular_learners(
+    env: gym.Env[Any, Any], base: QLearningConfig, rng: np.random.SeedSequence
+) -> dict[str, QLearning]:
+    """The tabular learners of ``dt-diff``: the physical configuration ``base`` as Q-learning,
+    Q-learning with three times the step size (capped at 1) and with three times the exploration
+    floor (capped at 1), SARSA and Expected SARSA; each with its own stream from ``rng``."""
+    eps_min = min(1.0, 3 * base.eps_min)
+    specs: list[tuple[str, type[QLearning], QLearningConfig]] = [
+        ("q-learning", QLearning, base),
+        ("q-learning lr x3", QLearning, replace(base, lr=min(1.0, 3 * base.lr))),
+        ("q-learning eps x3", QLearning,
+         replace(base, eps_min=eps_min, eps0=min(base.eps0, 1.0 - eps_min))),
+        ("sarsa", Sarsa, base),
+        ("expected-sarsa", ExpectedSarsa, base),
+    ]  # fmt: skip
+    seqs = rng.spawn(len(specs))
+    return {
+        name: cls.for_env(env, cfg, rng=s) for (name, cls, cfg), s in zip(specs, seqs, strict=True)
+    }
+
+
+def deep_learners(
+    env: gym.Env[Any, Any], base: DQNConfig, rng: np.random.SeedSequence
+) -> dict[str, DQN]:
+    """The DQN learners of ``dt-diff-dqn``: the physical configuration ``base``, twice its step
+    size (capped at 0.1), 3-step returns, a dueling head and a network of twice the width (the
+    last two do not fit a plain physical DQN: they are evaluated and stored, never adopted);
+    each with its own stream."""
+    specs = [
+        ("dqn", base),
+        ("dqn lr x2", replace(base, lr=min(0.1, 2 * base.lr))),
+        ("dqn 3-step", replace(base, n_step=3)),
+        ("dqn dueling", replace(base, dueling=True)),
+        ("dqn wide", replace(base, hidden=tuple(2 * h for h in base.hidden))),
+    ]
+    seqs = rng.spawn(len(specs))
+    return {name: DQN.for_env(env, cfg, rng=s) for (name, cfg), s in zip(specs, seqs, strict=True)}

@@ -76,5 +76,8 @@ def test_bad_set_network_settings_are_refused_by_name() -> None:
 
 def test_the_set_network_and_shared_branches_are_refused_together() -> None:
     config = DQNConfig(hidden=(8,), item_features=F, shared_branches=True)
-    with pytest.raises(ConfigError, match="shared_branches and item_features"):
+    with pytest.raises(ConfigError, match="different network shapes"):
         DQN(N * F + G, gym.spaces.Discrete(N), config, rng=0)
+    env = gym.make("twinrl/MultiUAV-v0", observation="per_uav")
+    with pytest.raises(ConfigError, match="different network shapes"):
+        DQN.for_env(env, DQNConfig(hidden=(8,), shared_branches=True, dueling=True), rng=0)

@@ -98,9 +98,10 @@ class DQN:
             )
         n_inputs, n_outputs = obs_size, self.n_branches * self.n_actions
         if c.shared_branches:
-            if c.item_features:
+            if c.item_features or c.dueling:
                 raise ConfigError(
-                    "shared_branches and item_features are two network shapes; choose one"
+                    "shared_branches, item_features and dueling are different network shapes; "
+                    "choose one"
                 )
             if obs_size % self.n_branches:
                 raise ConfigError(
@@ -121,8 +122,11 @@ class DQN:
         self.storage = Storage(c.buffer_capacity, n_twin_domains=1, seed=storage_seq)
         self.nstep = NStepBuffer(c.n_step, c.gamma) if c.n_step > 1 else None
         init = np.random.default_rng(init_seq)
-        self.online = build_network(torch, n_inputs, c.hidden, n_outputs, init, c.item_features)
-        self.target = build_network(torch, n_inputs, c.hidden, n_outputs, None, c.item_features)
+        dueling = self.n_branches if c.dueling else 0  # a dueling head per branch
+        self.online = build_network(torch, n_inputs, c.hidden, n_outputs, init, c.item_features,
+                                    dueling_branches=dueling)  # fmt: skip
+        self.target = build_network(torch, n_inputs, c.hidden, n_outputs, None, c.item_features,
+                                    dueling_branches=dueling)  # fmt: skip
         self._branch_ids = torch.eye(self.n_branches)
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr, foreach=True)

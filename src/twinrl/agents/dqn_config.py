@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from twinrl.errors import ConfigError
 from twinrl.resources import check_memory, replay_bytes
 from twinrl.validation import (
     check_bool,
@@ -81,6 +82,9 @@ class DQNConfig:
     ``observation="per_uav"``), and one network, shared by the branches, maps a block and the
     one-hot of its branch to that branch's values (the one-hot lets UAVs that see the same thing
     act differently). ``false``: one torso reads the whole observation, one head per branch."""
+    dueling: bool = False
+    """A dueling head per branch, ``Q_b(s, a) = V(s) + A_b(s, a) - mean_a A_b(s, a)`` (Wang et
+    al., ICML 2016); ``true`` or ``false``."""
     twin_share: float = 0.5
     """Share of each sampled batch drawn from twin domains, in [0, 1], once the storage holds twin
     data (only an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample
@@ -107,6 +111,12 @@ class DQNConfig:
         set_field(self, "double", check_bool("double", self.double))
         set_field(self, "shared_branches", check_bool("shared_branches", self.shared_branches))
         check_choice("head", self.head, ("mean", "sum"))
+        set_field(self, "dueling", check_bool("dueling", self.dueling))
+        if self.dueling and self.item_features:
+            raise ConfigError(
+                "dueling=true and item_features > 0 exclude each other (the set network has one "
+                "output per action, no value head); drop one"
+            )
 
 
 def check_dqn_memory(

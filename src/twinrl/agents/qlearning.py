@@ -163,12 +163,18 @@ class QLearning:
                     gamma = c.gamma
                     if transitions.discount is not None and not np.isnan(transitions.discount[i]):
                         gamma = float(transitions.discount[i])
-                    target = target + gamma * float(row.max())
+                    target = target + gamma * self.next_value(row)
             q = self.q[s, a]
             td = target - q
             self.q[s, a] = q_update(q, c.lr, target)
             td_sum += abs(td)
         return {"td_abs_mean": td_sum / max(len(transitions), 1)}
+
+    def next_value(self, row: NDArray[np.float64]) -> float:
+        """The value of the next state from its valid actions' Q values ``row`` (non-empty):
+        ``max row`` for Q-learning (Eq. 5). :class:`~twinrl.agents.sarsa.Sarsa` and
+        :class:`~twinrl.agents.sarsa.ExpectedSarsa` override only this."""
+        return float(row.max())
 
     def _learn_terminal_batch(self, transitions: Transitions) -> dict[str, float] | None:
         """Eq. (5) for a batch of terminal transitions with distinct (state, action) pairs, in one
@@ -234,7 +240,7 @@ class QLearning:
         self.rng.bit_generator.state = rng_state
 
     def spawn(self, rng: np.random.Generator) -> QLearning:
-        """A twin agent: same configuration and parameters, its own random stream."""
-        twin = QLearning(self.q.shape[0], self.q.shape[1], self.config, rng=rng)
+        """A twin agent: same class, configuration and parameters, its own random stream."""
+        twin = type(self)(self.q.shape[0], self.q.shape[1], self.config, rng=rng)
         twin.load_state_dict({**self.state_dict(), "rng": rng_words(twin.rng, "QLearning")})
         return twin

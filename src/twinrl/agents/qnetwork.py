@@ -71,6 +71,8 @@ def build_network(
     n_outputs: int,
     init: np.random.Generator | None,
     item_features: int = 0,
+    *,
+    dueling_branches: int = 0,
 ) -> torch.nn.Module:
     """Torso MLP of widths ``hidden`` (ReLU after each layer), then one linear layer of
     ``n_outputs`` units holding all branch heads; weights drawn from ``init`` with torch's default
@@ -81,7 +83,11 @@ def build_network(
     action a's value is the same MLP applied to ``[block_a, mean of all blocks, global]``. Its
     values do not depend on the order of the blocks (a permutation of the actions permutes the
     values), and it has one output unit whatever the number of actions.
-    """
+
+    With ``dueling_branches`` B > 0 the head is a dueling one (Wang et al., ICML 2016) per branch:
+    a value unit ``V(s)`` and advantages ``A_b(s, a)``, combined as
+    ``Q_b(s, a) = V(s) + A_b(s, a) - mean_a A_b(s, a)`` (the ``n_outputs`` outputs are B branches
+    of ``n_outputs / B`` actions)."""
     nn = torch.nn
     layers: list[Any] = []
     width = obs_size
@@ -91,8 +97,12 @@ def build_network(
     for size in hidden:
         layers += [nn.Linear(width, size), nn.ReLU()]
         width = size
-    layers.append(nn.Linear(width, 1 if item_features else n_outputs))
-    net = nn.Sequential(*layers)
+    net: Any
+    if dueling_branches and not item_features:
+        net = _dueling(nn, nn.Sequential(*layers), width, dueling_branches, n_outputs)
+    else:
+        layers.append(nn.Linear(width, 1 if item_features else n_outputs))
+        net = nn.Sequential(*layers)
     if item_features:
         net = _set_network(torch, net, n_outputs, item_features)
     if init is not None:
@@ -104,6 +114,25 @@ def build_network(
                         drawn = init.uniform(-bound, bound, size=tuple(p.shape))
                         p.copy_(torch.from_numpy(drawn.astype(np.float32)))
     return net
+
+
+def _dueling(nn: Any, torso: Any, width: int, branches: int, n_outputs: int) -> Any:
+    """The torso with a dueling head of ``branches`` branches (see :func:`build_network`)."""
+
+    class DuelingQ(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.torso = torso
+            self.value = nn.Linear(width, 1)
+            self.advantage = nn.Linear(width, n_outputs)
+
+        def forward(self, x: Any) -> Any:
+            h = self.torso(x)
+            a = self.advantage(h).view(h.shape[0], branches, -1)
+            q = self.value(h)[:, :, None] + a - a.mean(dim=-1, keepdim=True)
+            return q.reshape(h.shape[0], n_outputs)
+
+    return DuelingQ()
 
 
 def _set_network(torch: Any, scorer: Any, n_items: int, item_features: int) -> Any:

@@ -29,6 +29,8 @@ from twinrl.experiments import (
     ap_figures,
     construction_report,
     construction_study,
+    differential,
+    differential_report,
     edge_report,
     edge_tables,
     fidelity_report,
@@ -85,6 +87,7 @@ GROUPS: dict[str, Group] = {
     "construction": Group(construction_study.run_preset),
     "scale": Group(scale_study.run_preset),
     "adaptation": Group(adaptation_study.run_preset),
+    "differential": Group(differential.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
@@ -157,6 +160,15 @@ EXPERIMENTS: dict[str, Experiment] = {
         "scenario-aware vs uniform storage replay",
         "adaptation",
         adaptation_report.write_adaptation,
+        default=False,
+    ),
+    "differential": Experiment(
+        "differential twins (paper 000, II-B): K learners (Q-learning variants, SARSA, Expected "
+        "SARSA; DQN variants with torch) in their own free-running domains vs the single "
+        "physical learner and the best single configuration, with adopt-best and distillation, "
+        "on access points (and multi-UAV where torch is installed)",
+        "differential",
+        differential_report.write_differential,
         default=False,
     ),
 }

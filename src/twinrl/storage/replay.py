@@ -74,6 +74,38 @@ class Storage(ScenarioTags):
         self._scenarios: list[Scenario] = []
         self._current = -1  # index in _scenarios of the scenario of the next add; -1: none
         self._stored_as: int | None = None
+        self._owner = np.full(self.n_domains, -1, dtype=np.int64)
+
+    # --- provenance -----------------------------------------------------------------------------
+    def assign(self, domains: Any, owner: int) -> None:
+        """Record that the twin ``domains`` belong to learner ``owner`` (an id >= 0, e.g. a
+        :class:`~twinrl.assists.DifferentialTwins` learner's index): the provenance of their
+        transitions is then (learner, domain), read back with :meth:`owned_by`."""
+        owner = check_int("owner", owner, 0, MAX_DOMAINS)
+        ids = np.atleast_1d(np.asarray(domains))
+        if ids.size == 0 or not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 1:
+            raise ValueError(f"domains must be a non-empty 1-D list of twin domain ids, got {ids}")
+        for domain in ids.tolist():
+            self._check_domain(domain)
+            if domain == PHYSICAL:
+                raise ValueError("domain 0 is the physical space; a learner owns twin domains only")
+        self._owner[ids] = owner
+
+    @property
+    def owners(self) -> NDArray[np.int64]:
+        """The learner owning each domain, shape ``(K + 1,)``; -1: none (the physical domain 0,
+        and twin domains no learner was assigned)."""
+        return self._owner.copy()
+
+    def owned_by(self, owner: int) -> Transitions:
+        """Everything stored for the domains of learner ``owner``, domain by domain (ascending),
+        oldest first within each; ``source`` names the domain of every row."""
+        domains = np.flatnonzero(self._owner == owner)
+        if domains.size == 0:
+            raise ValueError(f"no domain belongs to learner {owner}; assign() them first")
+        orders = [self._order(int(d)) for d in domains]
+        ids = np.concatenate([np.full(o.size, d) for o, d in zip(orders, domains, strict=True)])
+        return self._gather(ids, np.concatenate(orders))
 
     # --- sizes ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -312,6 +344,7 @@ class Storage(ScenarioTags):
             "size": self._size.copy(),
             "next": self._next.copy(),
             "rng": pcg64_to_array(dict(self._bitgen.state)),
+            "owner": self._owner.copy(),
             "scenarios": _encode_scenarios(self._scenarios),
             "current_scenario": np.array(self._current, dtype=np.int64),
         }
@@ -353,6 +386,8 @@ class Storage(ScenarioTags):
             "capacity": ((), "i"), "n_domains": ((), "i"), "size": ((shape[0],), "i"),
             "next": ((shape[0],), "i"), "rng": ((6,), "i"),
         }  # fmt: skip
+        if "owner" in state:  # written before provenance existed: no owners
+            expected["owner"] = ((shape[0],), "i")
         scenarios = _decode_scenarios(state.get("scenarios"))
         if "scenarios" in state:
             expected["scenarios"] = ((int(np.size(state["scenarios"])),), "i")
@@ -393,6 +428,12 @@ class Storage(ScenarioTags):
         }
         if given_buffers and "discount" not in buffers:
             buffers["discount"] = np.full(shape, np.nan)
+        owner = checked.get("owner")
+        if owner is not None and ((owner < -1).any() or (owner[0] != -1)):
+            raise CheckpointError(
+                "Storage state entry 'owner' must hold -1 (no learner; always for the physical "
+                "domain 0) or a learner id >= 0"
+            )
         if given_buffers and "scenario" not in buffers:
             buffers["scenario"] = np.full(shape, -1, dtype=np.int64)
         current = int(checked.get("current_scenario", np.array(-1)))
@@ -405,6 +446,7 @@ class Storage(ScenarioTags):
                 "number of stored scenarios)"
             )
         self._arrays = buffers or None
+        self._owner = np.full(shape[0], -1, dtype=np.int64) if owner is None else np.array(owner)
         self._size = np.array(size, dtype=np.int64)
         self._next = np.array(next_slot, dtype=np.int64)
         self._bitgen.state = rng_state

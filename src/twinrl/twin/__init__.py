@@ -15,6 +15,7 @@ from twinrl.twin.backends import (
 from twinrl.twin.calibration import Calibrator, Recalibration, calibrator_for
 from twinrl.twin.digital_twin import DigitalTwin
 from twinrl.twin.fidelity import Fidelity, Measured
+from twinrl.twin.free_running import FreeRunningDomains, VisitCounter
 from twinrl.twin.rollout import Rollout, greedy_policy, rollout
 
 __all__ = [
@@ -24,11 +25,13 @@ __all__ = [
     "DomainSteps",
     "EnvCopy",
     "Fidelity",
+    "FreeRunningDomains",
     "Measured",
     "Recalibration",
     "Rollout",
     "SerialBackend",
     "VectorizedBackend",
+    "VisitCounter",
     "calibrator_for",
     "greedy_policy",
     "make_backend",
