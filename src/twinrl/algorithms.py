@@ -68,9 +68,12 @@ def build_algorithm(
     safe_exploration: bool | str = False,
     k: int = 3,
     m: int = 4,
+    prediction: dict[str, Any] | None = None,
 ) -> tuple[Any, list[Assist]]:
     """The agent and assists of a named algorithm for ``env``. ``k`` and ``m`` are dt-dqn's
-    look-ahead and trajectories (``k`` is nstep-dqn's n). ``safe_exploration=True`` adds a
+    look-ahead and trajectories (``k`` is nstep-dqn's n); ``prediction`` holds dt-dqn's other
+    :class:`PredictiveTargets` options (``future``, ``first_actions``; the env's action space is
+    passed for them). ``safe_exploration=True`` adds a
     :class:`SafeExploration` veto (the env must report ``failed`` to the twin); ``"audit"`` adds
     one that only counts the failures a veto would have avoided."""
     if name not in ALGORITHMS:
@@ -88,7 +91,10 @@ def build_algorithm(
             cfg = replace(cfg, n_step=k)
         agent: Any = DQN.for_env(env, cfg, rng=streams.agent)
         if name == "dt-dqn":
-            assists.append(PredictiveTargets(k, m, gamma=cfg.gamma, rng=streams.assists))
+            options = {"action_space": env.action_space, **(prediction or {})}
+            assists.append(
+                PredictiveTargets(k, m, gamma=cfg.gamma, rng=streams.assists, **options)
+            )
     else:
         agent = QLearning.for_env(env, agent_config, rng=streams.agent)  # type: ignore[arg-type]
     if name == "dteql":

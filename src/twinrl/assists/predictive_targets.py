@@ -10,8 +10,8 @@ from numpy.typing import NDArray
 
 from twinrl.agents.base import Agent, Transitions, as_generator
 from twinrl.assists.base import StepContext, check_count, teach
-from twinrl.twin.rollout import greedy_policy, rollout
 from twinrl.errors import ConfigError
+from twinrl.twin.rollout import greedy_policy, rollout
 from twinrl.validation import check_choice, check_range
 
 

@@ -31,6 +31,8 @@ from twinrl.experiments import (
     edge_tables,
     fidelity_report,
     fidelity_study,
+    prediction,
+    prediction_report,
     uav_figures,
 )
 from twinrl.experiments.parallel import Interrupted, job_label, on_result, resume_from
@@ -72,6 +74,7 @@ GROUPS: dict[str, Group] = {
     "uav": Group(uav_figures.run_preset),
     "fidelity": Group(fidelity_study.run_preset),
     "construction": Group(construction_study.run_preset),
+    "prediction": Group(prediction.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
@@ -125,6 +128,16 @@ EXPERIMENTS: dict[str, Experiment] = {
         "T_c, a twin improving while built, a calibrated twin, online recalibration",
         "construction",
         construction_report.write_construction,
+        default=False,
+    ),
+    "prediction": Experiment(
+        "multi-UAV, can the grid decide paper 000's claim that training with prediction beats "
+        "n-step learning and DQL: reward x mobility x horizon cells, DT-DQL m = 1/4/16, the "
+        "physical-future oracle, varied first actions, the data arm, pre-registered (torch extra)",
+        "prediction",
+        prediction_report.write_prediction,
+        needs=("torch",),
+        extra="torch",
         default=False,
     ),
 }
