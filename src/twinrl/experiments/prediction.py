@@ -15,9 +15,9 @@ episodes):
   after each budget of :data:`~twinrl.experiments.prediction_design.BUDGET_FRACTIONS`;
 * ``twin_per_step``: twin steps per physical step.
 
-Rewards differ between cells (Mbit/s, a share of users), so every outcome is also *normalized*
-per seed by the reference policies on that seed's evaluation episodes: 0 = random moves, 1 = the
-static k-means placement (``(x - random) / (kmeans - random)``).
+Rewards differ between cells (Mbit/s, a share of users), so every outcome is *normalized* by the
+reference policies on the evaluation episodes of the run seeds, in the cell's own reward: 0 =
+random moves, 1 = the static k-means placement (``(x - random) / (kmeans - random)``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from twinrl.experiments.parallel import run_jobs
 ENV_ID = "twinrl/MultiUAV-v0"
 BOOTSTRAP_SEED = 0
 """Seed of the bootstrap resamples, so a report is a function of its summary alone."""
+REFERENCES = ("hover", "random", "kmeans")
+"""The reference policies of :mod:`twinrl.baselines.multi_uav` (no learning)."""
 
 
 def jobs(preset: design.Preset, *, seed: int, seeds: int) -> list[episodic.EpisodicJob]:
@@ -118,11 +120,29 @@ def references(preset: design.Preset, run_seeds: list[int]) -> dict[str, dict[st
 # --- statistics -----------------------------------------------------------------------------
 
 
+def reference(summary: dict[str, Any], cell: str, name: str) -> float:
+    """Reward per step of reference policy ``name`` in ``cell``, mean over the run seeds'
+    evaluation episodes."""
+    return float(np.mean([r[name] for r in summary["references"][cell].values()]))
+
+
+def scale(summary: dict[str, Any], cell: str) -> tuple[float, float]:
+    """``(random, kmeans - random)`` of ``cell``: the normalization's zero and unit (the
+    references' means over seeds: one seed's 10 episodes can put the two close together where
+    users migrate, and a scale common to the seeds keeps paired differences exact)."""
+    low, high = (reference(summary, cell, name) for name in ("random", "kmeans"))
+    if high == low:
+        raise ValueError(
+            f"cell {cell}: random moves and static k-means score the same ({low}); "
+            "no scale to normalize on"
+        )
+    return low, high - low
+
+
 def normalized(summary: dict[str, Any], run: dict[str, Any], value: float) -> float:
-    """``value`` of ``run`` on the scale random moves = 0, static k-means = 1 of its seed."""
-    ref = summary["references"][run["cell"]][str(run["seed"])]
-    span = ref["kmeans"] - ref["random"]
-    return float((value - ref["random"]) / span) if span != 0 else float("nan")
+    """``value`` of ``run`` on its cell's scale: random moves = 0, static k-means = 1."""
+    low, span = scale(summary, run["cell"])
+    return float((value - low) / span)
 
 
 def outcome(summary: dict[str, Any], run: dict[str, Any], key: str) -> float:
@@ -156,11 +176,8 @@ def interaction(
 def gap(summary: dict[str, Any], cell: str) -> float:
     """The DQL-to-best-reference gap of a cell, normalized: |best reference - DQL's greedy score
     after the full budget| (the best reference is the best of hover, random and k-means)."""
-    refs = summary["references"][cell]
-    best = max(
-        np.mean([(r[name] - r["random"]) / (r["kmeans"] - r["random"]) for r in refs.values()])
-        for name in ("hover", "random", "kmeans")
-    )
+    low, span = scale(summary, cell)
+    best = max((reference(summary, cell, n) - low) / span for n in REFERENCES)
     dql = np.mean(list(per_seed(summary, cell, "DQL", "greedy").values()))
     return float(abs(best - dql))
 
@@ -207,14 +224,17 @@ PRIMARY = "auc"
 def judge(kind: str, est: metrics.Estimate, margin: float) -> str:
     """The verdict on one prediction. ``greater``: :func:`metrics.verdict` against 0.
     ``equivalence`` (no effect): met when the whole 95% CI lies inside ``(-margin, margin)``,
-    NOT met when it excludes 0, else undecided."""
+    NOT met when it lies wholly beyond one of the margins (an effect of at least the margin),
+    else undecided (:data:`metrics.UNDECIDED`, also with fewer than 5 seeds)."""
     if kind == "greater":
         return metrics.verdict(est, 0.0)
-    inside = (metrics.verdict(est, -margin) == metrics.MET
-              and metrics.verdict(est, margin, higher_is_better=False) == metrics.MET)  # fmt: skip
-    if inside:
+    above = metrics.verdict(est, -margin)  # met: the CI lies above -margin
+    below = metrics.verdict(est, margin, higher_is_better=False)  # met: below +margin
+    if above == metrics.MET and below == metrics.MET:
         return metrics.MET
-    return metrics.NOT_MET if metrics.verdict(est, 0.0) != metrics.UNDECIDED else metrics.UNDECIDED
+    if metrics.NOT_MET in (above, below):
+        return metrics.NOT_MET
+    return metrics.UNDECIDED
 
 
 def analyse(summary: dict[str, Any]) -> dict[str, Any]:
@@ -273,8 +293,10 @@ __all__ = [
     "outcome",
     "paired",
     "per_seed",
+    "reference",
     "references",
     "run_preset",
+    "scale",
     "seeds_needed",
 ]
 
