@@ -92,9 +92,7 @@ def build_algorithm(
         agent: Any = DQN.for_env(env, cfg, rng=streams.agent)
         if name == "dt-dqn":
             options = {"action_space": env.action_space, **(prediction or {})}
-            assists.append(
-                PredictiveTargets(k, m, gamma=cfg.gamma, rng=streams.assists, **options)
-            )
+            assists.append(PredictiveTargets(k, m, gamma=cfg.gamma, rng=streams.assists, **options))
     else:
         agent = QLearning.for_env(env, agent_config, rng=streams.agent)  # type: ignore[arg-type]
     if name == "dteql":

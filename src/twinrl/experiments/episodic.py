@@ -203,13 +203,11 @@ def run_variants(
     env_items = tuple(sorted(env_kwargs.items()))
     agent_items = tuple(sorted((agent_config or {}).items()))
     jobs = [
-        EpisodicJob(
-            env_id, env_items, v, run_seed, episodes, agent_items, eval_episodes, keep_policy,
-            tuple(eval_at),
-        )
+        EpisodicJob(env_id, env_items, v, run_seed, episodes, agent_items, eval_episodes,
+                    keep_policy, tuple(eval_at))
         for v in variants
         for run_seed in run_seeds(seed, seeds)
-    ]
+    ]  # fmt: skip
     runs = list(run_jobs(run_episodic, jobs, workers=workers, progress=progress))
     order = {v.label: i for i, v in enumerate(variants)}
     runs.sort(key=lambda r: (order[r["label"]], r["seed"]))

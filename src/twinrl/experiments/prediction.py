@@ -68,7 +68,9 @@ def run_preset(
     n_seeds = seeds or p.seeds
     runs = [_score(r) for r in run_jobs(episodic.run_episodic, jobs(p, seed=seed, seeds=n_seeds),
                                         workers=workers, progress=progress)]  # fmt: skip
-    order = {lb: i for i, lb in enumerate(v.label for c in design.CELLS for v in design.variants(c))}
+    order = {
+        lb: i for i, lb in enumerate(v.label for c in design.CELLS for v in design.variants(c))
+    }
     runs.sort(key=lambda r: (order[r["label"]], r["seed"]))
     return {
         "preset": {**asdict(p), "seeds": n_seeds,
@@ -299,4 +301,3 @@ __all__ = [
     "scale",
     "seeds_needed",
 ]
-

@@ -142,7 +142,7 @@ def _plot_curves(summary: dict[str, Any], path: Path) -> None:
         ax.set(title=cell, xlabel="physical episode", ylabel="normalized reward (k-means = 1)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower right")
-    for ax in list(axes.flat)[len(cells):]:
+    for ax in list(axes.flat)[len(cells) :]:
         ax.set_visible(False)
     fig.suptitle(f"Learning curves (moving average {window}; 95% bands over seeds)")
     save(plt, fig, path)
