@@ -117,7 +117,8 @@ def _synthetic(seeds: int = 6) -> dict[str, Any]:
     refs = {c: {str(s): {"hover": -0.5, "random": 0.0, "kmeans": 1.0} for s in range(seeds)}
             for c in gains}  # fmt: skip
     cells = {c: {"env": {}, "agent": {}, "episodes": 4} for c in gains}
-    return {"preset": {"seeds": seeds, "steps": 200, "window": 2}, "base": "dqn", "k": design.K,
+    return {"preset": {"seeds": seeds, "steps": 200, "window": 2, "name": "custom"},
+            "base": "dqn", "k": design.K,
             "agent_config": {}, "cells": cells, "runs": runs, "references": refs}  # fmt: skip
 
 

@@ -42,8 +42,9 @@ def write_prediction(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     lines = [
         "# Training with prediction: a pre-registered grid (paper 000, Fig. 5 setting)",
         "",
-        f"Paper: {PAPER}. Base learner `{summary['base']}`; k = n = {summary['k']}; "
-        f"{p['seeds']} seeds x {p['steps']} physical steps per arm and cell; DQN settings "
+        f"Paper: {PAPER}. Preset `{p['name']}`. Base learner `{summary['base']}`; k = n = "
+        f"{summary['k']}; {p['seeds']} seeds x {p['steps']} physical steps per arm and cell; DQN "
+        "settings "
         f"{summary['agent_config']} (the rest are `DQNConfig` defaults). Predictions and decision "
         "rule: docs/prediction.md (committed before the decisive run).",
         "",
