@@ -155,11 +155,12 @@ class Preset:
 
 
 PRESETS = {
-    "quick": Preset(steps=3000, seeds=3),
-    "paper": Preset(steps=7500, seeds=10),
+    "quick": Preset(steps=3000, seeds=2),
+    "paper": Preset(steps=6000, seeds=10),
 }
-"""quick: a smoke run (its verdicts say when its seeds cannot decide); paper: seeds sized from the
-quick pilot (docs/prediction.md)."""
+"""quick: a smoke run (its verdicts say its seeds cannot decide); paper: seeds sized from a pilot
+(the quick preset with 3 seeds: at most 10 needed in every cell, docs/prediction.md), steps sized
+to stay under 90 minutes of 2 cores."""
 BUDGET_FRACTIONS = (0.25, 0.5, 1.0)
 """Budgets (shares of the physical steps) at which the greedy policy is judged."""
 
