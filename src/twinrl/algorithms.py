@@ -87,9 +87,12 @@ def build_algorithm(
     k: int = 3,
     m: int = 4,
     domains: int = 1,
+    prediction: dict[str, Any] | None = None,
 ) -> tuple[Any, list[Assist]]:
     """The agent and assists of a named algorithm for ``env``. ``k`` and ``m`` are dt-dqn's
-    look-ahead and trajectories (``k`` is nstep-dqn's n). The ``dt-diff`` algorithms run their
+    look-ahead and trajectories (``k`` is nstep-dqn's n); ``prediction`` holds dt-dqn's other
+    :class:`PredictiveTargets` options (``future``, ``first_actions``; the env's action space is
+    passed for them). The ``dt-diff`` algorithms run their
     learners (:func:`tabular_learners`, :func:`deep_learners`) in ``domains`` free-running
     domains each and sync every ``sync_every`` steps. ``safe_exploration=True`` adds a
     :class:`SafeExploration` veto (the env must report ``failed`` to the twin); ``"audit"`` adds
@@ -109,7 +112,8 @@ def build_algorithm(
             cfg = replace(cfg, n_step=k)
         agent: Any = DQN.for_env(env, cfg, rng=streams.agent)
         if name == "dt-dqn":
-            assists.append(PredictiveTargets(k, m, gamma=cfg.gamma, rng=streams.assists))
+            options = {"action_space": env.action_space, **(prediction or {})}
+            assists.append(PredictiveTargets(k, m, gamma=cfg.gamma, rng=streams.assists, **options))
     else:
         _check_tabular_memory(env, n_agents if name in TWIN_AGENT_AVERAGES else 0)
         cls_ = TABULAR_AGENTS.get(name, QLearning)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
+import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
@@ -12,8 +13,9 @@ from twinrl.agents.base import Agent, Transitions, as_generator
 from twinrl.assists.base import StepContext, check_count, teach
 from twinrl.checkpoint import check_like
 from twinrl.checkpoint.rng import rng_words, set_rng_words
+from twinrl.errors import ConfigError
 from twinrl.twin.rollout import greedy_policy, rollout
-from twinrl.validation import check_range
+from twinrl.validation import check_choice, check_range
 
 
 class PredictiveTargets:
@@ -31,11 +33,25 @@ class PredictiveTargets:
     and is marked terminal; one that is truncated stops and bootstraps from where it stopped
     (:func:`twinrl.twin.rollout`).
 
+    Two options isolate parts of the mechanism (the ``prediction`` experiment's arms):
+    ``future="physical"`` syncs every domain to the physical state *with* its random future
+    (no re-keying): with m = 1 it is an oracle that continues greedily along the future the
+    physical network will actually take, separating the averaging over futures from the greedy
+    continuation. ``first_actions="varied"``: trajectory 0 starts with ``a_t``, the others with
+    actions drawn uniformly from ``action_space`` (this assist's RNG), so the m rows teach the
+    values of several actions at ``s_t`` (each row carries its own first action).
+
     Args:
         k: look-ahead steps (k = 1: the twin's one-step outcome).
         m: trajectories averaged.
         gamma: discount of the returns; should equal the agent's.
-        rng: this assist's random stream (domain keys).
+        rng: this assist's random stream (domain keys, varied first actions).
+        future: ``"twin"`` (default): each domain its own guess of the future where the env can
+            re-key one; ``"physical"``: every domain replays the physical future.
+        first_actions: ``"taken"`` (default): every trajectory starts with ``a_t``;
+            ``"varied"``: only the first does, the others start with uniform random actions.
+        action_space: the physical env's action space (``Discrete`` or ``MultiDiscrete``);
+            needed by ``first_actions="varied"``.
     """
 
     name = "predictive_targets"
@@ -47,11 +63,24 @@ class PredictiveTargets:
         *,
         gamma: float,
         rng: np.random.Generator | np.random.SeedSequence | int | None = None,
+        future: Literal["twin", "physical"] = "twin",
+        first_actions: Literal["taken", "varied"] = "taken",
+        action_space: gym.Space[Any] | None = None,
     ) -> None:
         self.k, self.m = check_count("k", k), check_count("m", m)
         check_range("gamma", gamma, 0.0, 1.0)
         self.gamma = float(gamma)
         self.rng = as_generator(rng)
+        self.future = check_choice("future", future, ("twin", "physical"))
+        self.first_actions = check_choice("first_actions", first_actions, ("taken", "varied"))
+        if self.first_actions == "varied" and not isinstance(
+            action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)
+        ):
+            raise ConfigError(
+                f"first_actions='varied' draws actions from action_space, which must be a "
+                f"Discrete or MultiDiscrete space; got {action_space!r}"
+            )
+        self.action_space = action_space
 
     def rollout(self, ctx: StepContext, agent: Agent) -> Transitions:
         """The m k-step transitions from the synced state (without learning from them).
@@ -61,13 +90,15 @@ class PredictiveTargets:
         """
         twin, base = ctx.twin, ctx.twin.identical_state
         reseed = getattr(twin.model, "reseed_domain", None)
-        if callable(reseed):
+        if callable(reseed) and self.future == "twin":
             keys = self.rng.integers(0, 2**63, size=self.m)
             states = [reseed(base, int(key)) for key in keys]
         else:
             states = [base] * self.m
         action = np.asarray(ctx.action, dtype=np.int64)
         actions = np.stack([action] * self.m)
+        if self.first_actions == "varied" and self.m > 1:
+            actions[1:] = self._random_actions(self.m - 1).reshape(actions[1:].shape)
         out = rollout(twin, states, actions, greedy_policy(agent), self.k, self.gamma)
         return Transitions(
             obs=np.repeat(np.asarray(ctx.obs)[None], self.m, axis=0),
@@ -79,6 +110,15 @@ class PredictiveTargets:
             source=np.arange(1, self.m + 1, dtype=np.int64),
             discount=np.array([self.gamma ** int(n) for n in out.steps]),
         )
+
+    def _random_actions(self, count: int) -> NDArray[np.int64]:
+        """``count`` uniform actions of :attr:`action_space` (one move per branch)."""
+        space = self.action_space
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            high = np.asarray(space.nvec, dtype=np.int64)
+            return self.rng.integers(0, high, size=(count, high.size)).astype(np.int64)
+        n = int(space.n)  # type: ignore[union-attr]
+        return self.rng.integers(0, n, size=count).astype(np.int64)
 
     def after_step(self, ctx: StepContext, agent: Agent) -> None:
         teach(ctx, agent, self.rollout(ctx, agent))

@@ -94,7 +94,8 @@ def uav_policies() -> dict[str, UAVPolicy]:
 def evaluate_uav_policy(
     params: MultiUAVParams, policy: UAVPolicy, *, episodes: int = 10, seed: int = 0
 ) -> dict[str, float]:
-    """Mean user rate per step (Mbit/s) of ``policy`` over ``episodes`` episodes.
+    """Mean user rate per step (Mbit/s) of ``policy`` over ``episodes`` episodes, and its mean
+    reward per step (``mean_reward``: the env's reward, e.g. a coverage share).
 
     The env is reset with ``seed`` once and then without one, so every policy sees the same
     users for the same ``(params, seed)``; the policy's own randomness comes from
@@ -104,16 +105,17 @@ def evaluate_uav_policy(
         raise ValueError(f"episodes must be a positive int, got {episodes!r}")
     env = MultiUAVEnv(**{f.name: getattr(params, f.name) for f in fields(params)})
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    returns = []
+    returns, rewards = [], []
     for episode in range(episodes):
         env.reset(seed=seed if episode == 0 else None)
-        total, steps, done = 0.0, 0, False
+        total, reward, steps, done = 0.0, 0.0, 0, False
         while not done:
             moves = policy(params, env.get_state(), rng)
             action = moves if params.action_space == "multi" else int(encode_action(params, moves))
-            _, _, terminated, truncated, info = env.step(action)
-            total, steps = total + info["mean_rate"], steps + 1
+            _, r, terminated, truncated, info = env.step(action)
+            total, reward, steps = total + info["mean_rate"], reward + float(r), steps + 1
             done = terminated or truncated
         returns.append(total / steps)
+        rewards.append(reward / steps)
     return {"mean_rate": float(np.mean(returns)), "std_rate": float(np.std(returns)),
-            "episodes": float(episodes)}  # fmt: skip
+            "mean_reward": float(np.mean(rewards)), "episodes": float(episodes)}  # fmt: skip

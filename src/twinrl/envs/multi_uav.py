@@ -60,13 +60,16 @@ class MultiUAVEnv(Snapshots, Scenarios, gym.Env[NDArray[np.float32], Any]):
     [-1, 1], nearest first, see :func:`observe_per_uav`).
 
     ## Rewards
-    The mean user rate after the move, in Mbit/s, minus ``reward_centre`` (0 by default;
-    ``info["mean_rate"]`` is the rate itself; ``info["rate_per_user"]``
-    in Mbit/s and ``info["serving_uav"]`` give the detail).
+    ``reward="mean_rate"`` (default): the mean user rate after the move, in Mbit/s, minus
+    ``reward_centre`` (0 by default). ``"coverage"``: the share of users at or above
+    ``coverage_threshold`` Mbit/s; ``"periodic"``: the mean rate paid every ``reward_period`` slots
+    (see :attr:`MultiUAVParams.reward`). ``info["mean_rate"]`` is always the mean rate itself;
+    ``info["rate_per_user"]`` in Mbit/s and ``info["serving_uav"]`` give the detail.
 
     ## Starting State
-    All UAVs at the ``hangar``; users uniform in the area with stationary Gauss-Markov velocities,
-    redrawn at every reset from the env's ``np_random``. ``reset(options={"user_positions": a})``
+    All UAVs at the ``hangar``; users uniform in the area with stationary Gauss-Markov velocities
+    (or, with ``user_layout="clusters"``, in migrating clusters), redrawn at every reset from the
+    env's ``np_random``. ``reset(options={"user_positions": a})``
     places the users at an explicit ``(N, 2)`` array of metres.
 
     ## Episode End
@@ -76,8 +79,9 @@ class MultiUAVEnv(Snapshots, Scenarios, gym.Env[NDArray[np.float32], Any]):
     The fields of :class:`MultiUAVParams`, as keyword arguments.
 
     ## Version History
-    * v0: initial version; the ``observation="per_uav"`` option added later (the default
-      observation is unchanged).
+    * v0: initial version; the ``observation="per_uav"`` option, ``reward``, ``user_layout`` and
+      their settings added later, each defaulting to the initial behaviour (a reference-hash test
+      pins it).
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium convention

@@ -98,7 +98,39 @@ class MultiUAVParams:
     20 Mbit/s at the defaults) lets a value network spend its precision on the differences between
     actions instead of on a common level of about ``20 / (1 - gamma)``. ``info["mean_rate"]``
     is always the uncentred rate. (Subtracted, unlike ``QLearningConfig.reward_offset``, which an
-    agent adds to the rewards it learns from.)"""
+    agent adds to the rewards it learns from.) With ``reward="coverage"`` it is a share of users
+    (subtracted from the covered share); with ``"periodic"`` it is subtracted from the rate before
+    the payment is scaled."""
+    reward: Literal["mean_rate", "coverage", "periodic"] = "mean_rate"
+    """What the reward measures after each move, before ``reward_centre`` is subtracted:
+    ``mean_rate`` (default, the paper's): the mean user rate in Mbit/s, a dense signal that changes
+    with every move. ``coverage``: the share of users whose rate is at least
+    ``coverage_threshold`` (0 to 1), a sparse signal: most moves change it by nothing.
+    ``periodic``: the mean rate, measured only at every ``reward_period``-th slot and paid as
+    ``reward_period`` times its value then (0 at the other slots), so an episode's return keeps
+    its scale while the signal arrives late. ``info["mean_rate"]`` is always the rate."""
+    coverage_threshold: float = 23.0
+    """Rate in Mbit/s a user needs to count as covered (``reward="coverage"``), in [0, 1e6]; 23
+    Mbit/s is a ground distance of about 15 m from a UAV at the defaults."""
+    reward_period: int = 10
+    """Slots between two paid rewards (``reward="periodic"``): the reward of the move into slot
+    ``t`` is paid when ``t`` is a multiple of it; an integer in [1, 10000]."""
+    user_layout: Literal["uniform", "clusters"] = "uniform"
+    """Users at reset. ``uniform`` (default): uniform in the area with stationary Gauss-Markov
+    velocities, each user on its own. ``clusters``: migrating clusters: ``n_clusters`` centres
+    uniform in the area, user ``i`` in cluster ``i mod n_clusters`` drawn around its centre with
+    spread ``cluster_spread``, moving with its cluster's velocity (``cluster_speed`` m/s in a
+    random heading per cluster) plus its own Gauss-Markov velocity of spread
+    ``user_speed_std``. The mobility model then decays the shared velocity with ``user_memory``
+    (``a^t``), so with a memory near 1 clusters cross the area together."""
+    n_clusters: int = 3
+    """Clusters of ``user_layout="clusters"``, an integer in [1, 10000]."""
+    cluster_spread: float = 5.0
+    """Standard deviation in metres of a user's start around its cluster's centre
+    (``user_layout="clusters"``), in [0, 1e6]."""
+    cluster_speed: float = 4.0
+    """Speed in m/s shared by a cluster's users at reset (``user_layout="clusters"``), in
+    [0, 1e4]."""
     sensing_radius: float | None = None
     """``None``: every user's position is observed. Else a user is observed only when it is within
     this ground distance (metres, in (0, 1e7]) of some UAV; the others are hidden (see the env
@@ -145,6 +177,13 @@ class MultiUAVParams:
             set_field(self, "sensing_radius", radius)
         check_choice("action_space", self.action_space, ("multi", "flat"))
         check_choice("observation", self.observation, ("absolute", "per_uav"))
+        check_choice("reward", self.reward, ("mean_rate", "coverage", "periodic"))
+        check_choice("user_layout", self.user_layout, ("uniform", "clusters"))
+        for name, high in (("reward_period", 10_000), ("n_clusters", 10_000)):
+            set_field(self, name, check_int(name, getattr(self, name), 1, high))
+        for name, low, high in (("coverage_threshold", 0.0, 1e6), ("cluster_spread", 0.0, 1e6),
+                                ("cluster_speed", 0.0, 1e4)):  # fmt: skip
+            set_field(self, name, check_float(name, getattr(self, name), low, high))
         if self.action_space == "flat" and self.n_uavs > MAX_FLAT_UAVS:
             raise ConfigError(
                 f"n_uavs={self.n_uavs} gives 5**{self.n_uavs} flat actions; use n_uavs <= "
@@ -225,11 +264,14 @@ def initial_state(
     """UAVs at the hangar; users uniform in the area (or at ``user_pos``) with stationary
     Gauss-Markov velocities; a fresh mobility noise key. Everything is drawn from ``rng``."""
     side, n = params.area_side, params.n_users
-    drawn = rng.uniform(0.0, side, size=(n, 2))
-    if params.user_spread != 1.0 or params.user_offset != (0.0, 0.0):  # a cluster of users
-        centre = side / 2 + np.asarray(params.user_offset)
-        drawn = np.clip(centre + (drawn - side / 2) * params.user_spread, 0.0, side)
-    vel = rng.normal(0.0, params.user_speed_std, size=(n, 2))
+    if params.user_layout == "clusters":
+        drawn, vel = _clustered_users(params, rng)
+    else:
+        drawn = rng.uniform(0.0, side, size=(n, 2))
+        if params.user_spread != 1.0 or params.user_offset != (0.0, 0.0):  # a cluster of users
+            centre = side / 2 + np.asarray(params.user_offset)
+            drawn = np.clip(centre + (drawn - side / 2) * params.user_spread, 0.0, side)
+        vel = rng.normal(0.0, params.user_speed_std, size=(n, 2))
     key = rng.integers(0, 2**64, dtype=np.uint64)
     return MultiUAVState(
         uav_pos=np.tile(np.asarray(params.hangar, dtype=np.float64), (params.n_uavs, 1)),
@@ -238,6 +280,36 @@ def initial_state(
         step=np.array(0, dtype=np.int64),
         noise_key=np.array(key, dtype=np.uint64),
     )
+
+
+def _clustered_users(
+    params: MultiUAVParams, rng: np.random.Generator
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Positions and velocities ``(N, 2)`` of ``user_layout="clusters"``: user ``i`` joins
+    cluster ``i mod n_clusters``, starts around its centre and moves with its velocity."""
+    side, n, c = params.area_side, params.n_users, params.n_clusters
+    centres = rng.uniform(0.0, side, size=(c, 2))
+    heading = rng.uniform(0.0, 2.0 * np.pi, size=c)
+    drift = params.cluster_speed * np.stack([np.cos(heading), np.sin(heading)], axis=-1)
+    member = np.arange(n) % c
+    pos = np.clip(centres[member] + rng.normal(0.0, params.cluster_spread, size=(n, 2)), 0.0, side)
+    vel = drift[member] + rng.normal(0.0, params.user_speed_std, size=(n, 2))
+    return pos, vel
+
+
+def reward_signal(
+    params: MultiUAVParams, rates: NDArray[np.float64], step: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """The reward of moves that reached slot ``step`` with user rates ``rates`` (bit/s,
+    ``(..., N)``): see :attr:`MultiUAVParams.reward`; ``reward_centre`` already subtracted."""
+    if params.reward == "coverage":
+        covered = rates >= params.coverage_threshold * 1e6
+        return covered.mean(axis=-1) - params.reward_centre
+    centred = rates.mean(axis=-1) / 1e6 - params.reward_centre
+    if params.reward == "mean_rate":
+        return centred
+    paid = np.asarray(step) % params.reward_period == 0
+    return np.where(paid, params.reward_period * centred, 0.0)
 
 
 def user_rates(
@@ -267,8 +339,9 @@ def step_batch(
 
     ``state`` is batched with leading axis B and ``moves`` has shape ``(B, M)`` with entries in
     ``[0, 5)`` (not checked here). UAVs move ``uav_speed * slot`` metres and are clipped to the
-    area; users take a Gauss-Markov step; the reward is the mean user rate at the new positions in
-    Mbit/s minus ``reward_centre``, and ``rate_per_user`` is in bit/s.
+    area; users take a Gauss-Markov step; the reward is :func:`reward_signal` of the rates at the
+    new positions (by default the mean user rate in Mbit/s minus ``reward_centre``), and
+    ``rate_per_user`` is in bit/s.
     """
     side = params.area_side
     uav_pos = np.clip(state.uav_pos + k.MOVES[moves] * (params.uav_speed * params.slot), 0.0, side)
@@ -279,7 +352,7 @@ def step_batch(
     )  # fmt: skip
     rates, _ = user_rates(params, uav_pos, user_pos)
     nxt = MultiUAVState(uav_pos, user_pos, user_vel, state.step + 1, state.noise_key)
-    return nxt, rates.mean(axis=-1) / 1e6 - params.reward_centre, rates
+    return nxt, reward_signal(params, rates, nxt.step), rates
 
 
 def observe(params: MultiUAVParams, state: MultiUAVState, global_view: bool = False) -> NDArray:

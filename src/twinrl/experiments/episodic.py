@@ -35,6 +35,12 @@ class Variant:
     """Look-ahead steps of ``dt-dqn`` (``n`` of ``nstep-dqn``)."""
     m: int = 4
     """Twin trajectories averaged by ``dt-dqn``."""
+    prediction: tuple[tuple[str, Any], ...] = ()
+    """``dt-dqn``'s other :class:`~twinrl.assists.PredictiveTargets` options (e.g.
+    ``(("future", "physical"),)``); empty: the defaults."""
+    agent: tuple[tuple[str, Any], ...] = ()
+    """Agent settings of this variant on top of the experiment's (e.g.
+    ``(("gradient_steps", 2),)``)."""
     env_kwargs: tuple[tuple[str, Any], ...] = ()
     """Env settings of this variant on top of the experiment's (e.g. a ``sensing_radius``)."""
     global_observation: bool = False
@@ -71,6 +77,10 @@ class EpisodicJob:
     on the physical env from a seeded reset: ``greedy_return`` in the result."""
     keep_policy: bool = False
     """Return the trained agent's ``state_dict()`` arrays as ``policy`` (to replay it later)."""
+    eval_at: tuple[int, ...] = ()
+    """Physical episodes after which the greedy policy is also evaluated, on a physical env of
+    its own (the evaluation episodes of ``eval_episodes``, so training is not disturbed):
+    ``greedy_at`` in the result, one list of per-episode rewards per entry."""
 
 
 def build_env(env_id: str, env_kwargs: dict[str, Any], variant: Variant) -> gym.Env[Any, Any]:
@@ -86,15 +96,24 @@ def run_episodic(job: EpisodicJob) -> dict[str, Any]:
     v = job.variant
     env = build_env(job.env_id, dict(job.env_kwargs), v)
     agent, assists = build_algorithm(
-        v.algorithm, env, job.seed, agent_config=dict(job.agent_config), n_trials=v.n_trials,
-        safe_exploration=v.safe_exploration, k=v.k, m=v.m,
+        v.algorithm, env, job.seed, agent_config={**dict(job.agent_config), **dict(v.agent)},
+        n_trials=v.n_trials, safe_exploration=v.safe_exploration, k=v.k, m=v.m,
+        prediction=dict(v.prediction),
     )  # fmt: skip
     horizon = getattr(env.unwrapped, "episode_steps", None) or 10_000
     settings = twin_settings(v, env, uses_twin=bool(assists))
+    greedy_at: list[list[float]] = []
+    eval_seed = evaluation_seed(job.seed)
+
+    def evaluate_at(iteration: int, run: Any) -> None:
+        if len(greedy_at) < len(job.eval_at) and run.episodes >= job.eval_at[len(greedy_at)]:
+            judge = build_env(job.env_id, dict(job.env_kwargs), v)
+            greedy_at.append(greedy_returns(judge, agent, job.eval_episodes, seed=eval_seed))
+
     run = train(
         env, agent, assists=assists, budget=job.episodes * horizon, max_episodes=job.episodes,
         seed=Streams.from_seed(job.seed).env_seed, evaluate=False, track_info=("failed",),
-        **settings,
+        callback=evaluate_at if job.eval_at else None, **settings,
     )  # fmt: skip
     lengths = np.asarray(run.episode_lengths, dtype=np.int64)
     failed = np.nan_to_num(run.history["failed"])
@@ -119,8 +138,9 @@ def run_episodic(job: EpisodicJob) -> dict[str, Any]:
     if v.recalibrate:
         out["recalibrations"] = settings["twin"].recalibrations
         out["estimate"] = settings["twin"].estimate
+    if job.eval_at:
+        out["greedy_at"] = greedy_at
     if job.eval_episodes:
-        eval_seed = int(np.random.SeedSequence([job.seed, 1]).generate_state(1)[0])
         out["greedy_return"] = greedy_returns(env, agent, job.eval_episodes, seed=eval_seed)
     if job.keep_policy:
         out["policy"] = agent.state_dict()
@@ -175,24 +195,28 @@ def run_variants(
     agent_config: dict[str, Any] | None = None,
     eval_episodes: int = 0,
     keep_policy: bool = False,
+    eval_at: tuple[int, ...] = (),
 ) -> list[dict[str, Any]]:
     """Every variant with seeds ``SeedSequence([seed, s])``, s = 0..seeds-1 (the same env and
-    agent seeds for every variant, so differences come from the twin). ``eval_episodes`` and
-    ``keep_policy`` are those of :class:`EpisodicJob`."""
+    agent seeds for every variant, so differences come from the twin). ``eval_episodes``,
+    ``keep_policy`` and ``eval_at`` are those of :class:`EpisodicJob`."""
     env_items = tuple(sorted(env_kwargs.items()))
     agent_items = tuple(sorted((agent_config or {}).items()))
-    seed_list = [int(np.random.SeedSequence([seed, s]).generate_state(1)[0]) for s in range(seeds)]
     jobs = [
-        EpisodicJob(
-            env_id, env_items, v, run_seed, episodes, agent_items, eval_episodes, keep_policy
-        )
+        EpisodicJob(env_id, env_items, v, run_seed, episodes, agent_items, eval_episodes,
+                    keep_policy, tuple(eval_at))
         for v in variants
-        for run_seed in seed_list
-    ]
+        for run_seed in run_seeds(seed, seeds)
+    ]  # fmt: skip
     runs = list(run_jobs(run_episodic, jobs, workers=workers, progress=progress))
     order = {v.label: i for i, v in enumerate(variants)}
     runs.sort(key=lambda r: (order[r["label"]], r["seed"]))
     return runs
+
+
+def run_seeds(seed: int, seeds: int) -> list[int]:
+    """The run seeds ``SeedSequence([seed, s])``, s = 0..seeds-1, of :func:`run_variants`."""
+    return [int(np.random.SeedSequence([seed, s]).generate_state(1)[0]) for s in range(seeds)]
 
 
 def moving_average(x: NDArray[np.float64] | list[float], window: int) -> NDArray[np.float64]:

@@ -35,6 +35,8 @@ from twinrl.experiments import (
     edge_tables,
     fidelity_report,
     fidelity_study,
+    prediction,
+    prediction_report,
     scale_report,
     scale_study,
     uav_figures,
@@ -88,6 +90,7 @@ GROUPS: dict[str, Group] = {
     "scale": Group(scale_study.run_preset),
     "adaptation": Group(adaptation_study.run_preset),
     "differential": Group(differential.run_preset),
+    "prediction": Group(prediction.run_preset),
 }
 EXPERIMENTS: dict[str, Experiment] = {
     "table1": Experiment(
@@ -149,6 +152,16 @@ EXPERIMENTS: dict[str, Experiment] = {
         "search (torch extra)",
         "scale",
         scale_report.write_scale,
+        needs=("torch",),
+        extra="torch",
+        default=False,
+    ),
+    "prediction": Experiment(
+        "multi-UAV, can the grid decide paper 000's claim that training with prediction beats "
+        "n-step learning and DQL: reward x mobility x horizon cells, DT-DQL m = 1/4/16, the "
+        "physical-future oracle, varied first actions, the data arm, pre-registered (torch extra)",
+        "prediction",
+        prediction_report.write_prediction,
         needs=("torch",),
         extra="torch",
         default=False,
