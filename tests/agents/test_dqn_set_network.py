@@ -78,6 +78,22 @@ def test_the_set_network_and_shared_branches_are_refused_together() -> None:
     config = DQNConfig(hidden=(8,), item_features=F, shared_branches=True)
     with pytest.raises(ConfigError, match="different network shapes"):
         DQN(N * F + G, gym.spaces.Discrete(N), config, rng=0)
+
+
+def test_a_dueling_head_on_shared_branches_is_a_dueling_head_per_branch() -> None:
+    import torch
+
     env = gym.make("twinrl/MultiUAV-v0", observation="per_uav")
-    with pytest.raises(ConfigError, match="different network shapes"):
-        DQN.for_env(env, DQNConfig(hidden=(8,), shared_branches=True, dueling=True), rng=0)
+    config = DQNConfig(hidden=(8,), shared_branches=True, dueling=True, head="sum")
+    agent = DQN.for_env(env, config, rng=0)
+    obs, _ = env.reset(seed=0)
+    q = agent.q_values(obs)  # (branches, actions)
+    net = agent.online
+    blocks = torch.as_tensor(np.asarray(obs, np.float32)).view(q.shape[0], -1)
+    for b in range(q.shape[0]):  # by hand: V + A - mean A of the branch's block and one-hot
+        x = torch.cat([blocks[b], torch.eye(q.shape[0])[b]])[None, :]
+        with torch.no_grad():
+            h = net.torso(x)
+            a, v = net.advantage(h)[0], net.value(h)[0]
+        np.testing.assert_allclose(q[b], (v + a - a.mean()).numpy(), rtol=1e-5, atol=1e-6)
+    assert isinstance(agent.act(obs, explore=False), np.ndarray)

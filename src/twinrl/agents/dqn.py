@@ -98,10 +98,9 @@ class DQN:
             )
         n_inputs, n_outputs = obs_size, self.n_branches * self.n_actions
         if c.shared_branches:
-            if c.item_features or c.dueling:
+            if c.item_features:
                 raise ConfigError(
-                    "shared_branches, item_features and dueling are different network shapes; "
-                    "choose one"
+                    "shared_branches and item_features are different network shapes; choose one"
                 )
             if obs_size % self.n_branches:
                 raise ConfigError(
@@ -122,7 +121,8 @@ class DQN:
         self.storage = Storage(c.buffer_capacity, n_twin_domains=1, seed=storage_seq)
         self.nstep = NStepBuffer(c.n_step, c.gamma) if c.n_step > 1 else None
         init = np.random.default_rng(init_seq)
-        dueling = self.n_branches if c.dueling else 0  # a dueling head per branch
+        # a dueling head per branch; the shared network computes one branch's values per row
+        dueling = (1 if c.shared_branches else self.n_branches) if c.dueling else 0
         self.online = build_network(torch, n_inputs, c.hidden, n_outputs, init, c.item_features,
                                     dueling_branches=dueling)  # fmt: skip
         self.target = build_network(torch, n_inputs, c.hidden, n_outputs, None, c.item_features,

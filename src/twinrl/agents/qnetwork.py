@@ -126,11 +126,12 @@ def _dueling(nn: Any, torso: Any, width: int, branches: int, n_outputs: int) -> 
             self.value = nn.Linear(width, 1)
             self.advantage = nn.Linear(width, n_outputs)
 
-        def forward(self, x: Any) -> Any:
+        def forward(self, x: Any) -> Any:  # x: (..., features); any leading dimensions
             h = self.torso(x)
-            a = self.advantage(h).view(h.shape[0], branches, -1)
-            q = self.value(h)[:, :, None] + a - a.mean(dim=-1, keepdim=True)
-            return q.reshape(h.shape[0], n_outputs)
+            lead = tuple(h.shape[:-1])
+            a = self.advantage(h).view(*lead, branches, -1)
+            q = self.value(h)[..., None] + a - a.mean(dim=-1, keepdim=True)
+            return q.reshape(*lead, n_outputs)
 
     return DuelingQ()
 
