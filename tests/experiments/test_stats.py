@@ -314,3 +314,16 @@ def test_aggregate_cells_mark_few_seeds_and_serialise() -> None:
 def test_aggregate_refuses_a_non_bool_direction() -> None:
     with pytest.raises(ConfigTypeError, match="higher_is_better"):
         stats.aggregate([1.0], [2.0], higher_is_better="yes")  # type: ignore[arg-type]
+
+
+def test_aggregate_round_trips_through_its_dict() -> None:
+    for agg in (
+        stats.aggregate([1.0, 2.0, 4.0], [0.0, 3.0], reps=200),
+        stats.aggregate([1.0, 2.0]),
+    ):
+        assert stats.Aggregate.from_dict(agg.to_dict()) == agg
+        assert stats.Aggregate.from_dict(agg.to_dict()).cells() == agg.cells()
+
+
+def test_censored_times_count_never_as_budget_plus_one() -> None:
+    assert metrics.censored([3, None, 7], 10).tolist() == [3.0, 11.0, 7.0]

@@ -15,7 +15,6 @@ import math
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from twinrl.experiments import metrics, stats
 from twinrl.experiments.episodic import moving_average
@@ -212,7 +211,7 @@ def monotone_check(
     seeds = outcomes[labels[0]]["seeds"]
     if any(outcomes[lb]["seeds"] != seeds for lb in labels):
         raise ValueError(f"monotone_check pairs seeds: {labels} must share the seeds {seeds}")
-    times = {lb: _censored(outcomes[lb]["episodes_to_ql_final"], budget) for lb in labels}
+    times = {lb: metrics.censored(outcomes[lb]["episodes_to_ql_final"], budget) for lb in labels}
     steps = [metrics.mean_ci(times[a] - times[b]) for a, b in itertools.pairwise(labels)]
     overall = metrics.mean_ci(times[labels[0]] - times[labels[-1]])
     step_verdicts = [metrics.verdict(d, 0.0) for d in steps]
@@ -229,7 +228,3 @@ def monotone_check(
         f"first n - last n = {overall} episodes, paired; target: the last n faster, no step "
         f"slower): {decided(verdict, overall.n, preset=preset)}"
     )
-
-
-def _censored(times: list[int | None], budget: int) -> NDArray[np.float64]:
-    return np.array([budget + 1 if t is None else t for t in times], dtype=np.float64)

@@ -138,13 +138,10 @@ def _add_aggregates(
             None if own else [r["normalized_reward"] for r in ref or ()],
         )
         row["convergence_vs_ql"] = stats.aggregate(
-            _censored(runs, budget), None if own else _censored(ref or [], budget),
+            metrics.censored([r["convergence"] for r in runs], budget),
+            None if own else metrics.censored([r["convergence"] for r in ref or ()], budget),
             higher_is_better=False,
         )  # fmt: skip
-
-
-def _censored(runs: list[dict[str, Any]], budget: int) -> list[float]:
-    return [float(budget + 1 if r["convergence"] is None else r["convergence"]) for r in runs]
 
 
 def _aggregate_table(rows: list[dict[str, Any]], key: str, what: str) -> list[str]:

@@ -121,12 +121,7 @@ def aggregates(
 def aggregate_cells(row: dict[str, Any], key: str) -> str:
     """``IQM | P(twin better)`` table cells of one outcome of a row (``*``: fewer than 5 seeds)."""
     agg = row["aggregate"].get(key)
-    if agg is None:
-        return "n/a | n/a"
-    mark = "*" if agg["few_seeds_warning"] else ""
-    iqm, better = agg["iqm"], agg["p_improvement"]
-    return (f"{iqm['point']:.4g} [{iqm['ci_low']:.4g}, {iqm['ci_high']:.4g}]{mark} | "
-            f"{better['point']:.2f} [{better['ci_low']:.2f}, {better['ci_high']:.2f}]{mark}")  # fmt: skip
+    return "n/a | n/a" if agg is None else " | ".join(stats.Aggregate.from_dict(agg).cells())
 
 
 def _benefit(row: dict[str, Any], name: str) -> tuple[float, float]:

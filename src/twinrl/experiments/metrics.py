@@ -104,6 +104,12 @@ def median_time(times: Sequence[int | None]) -> float:
     return float(np.median([math.inf if t is None else t for t in times]))
 
 
+def censored(times: Sequence[int | None], budget: int) -> NDArray[np.float64]:
+    """Times as numbers, a time that never came (None) counted as ``budget + 1``: what a
+    rank-based or paired statistic of convergence times compares."""
+    return np.array([budget + 1 if t is None else t for t in times], dtype=np.float64)
+
+
 def format_convergence(times: Sequence[int | None], budget: int) -> str:
     """Median convergence time over runs, ``> budget`` where most never converged, with the share
     of runs that converged."""

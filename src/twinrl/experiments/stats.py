@@ -76,6 +76,11 @@ class IntervalEstimate:
     def __str__(self) -> str:
         return f"{self.point:.4g} [{self.low:.4g}, {self.high:.4g}]"
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IntervalEstimate:
+        """The estimate :meth:`to_dict` wrote (e.g. read back from a summary file)."""
+        return cls(d["point"], d["ci_low"], d["ci_high"], d["n"], d["level"], d["reps"])
+
 
 def strata(scores: ArrayLike | Sequence[ArrayLike], name: str = "scores") -> Strata:
     """``scores`` as one float array per task: a flat sequence of numbers is one task, a sequence
@@ -284,6 +289,14 @@ class Aggregate:
         better = None if self.improvement is None else self.improvement.to_dict()
         return {"iqm": self.iqm.to_dict(), "p_improvement": better,
                 "few_seeds_warning": self.warning}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Aggregate:
+        """The aggregate :meth:`to_dict` wrote."""
+        better = d["p_improvement"]
+        return cls(IntervalEstimate.from_dict(d["iqm"]),
+                   None if better is None else IntervalEstimate.from_dict(better),
+                   d["few_seeds_warning"])  # fmt: skip
 
     def cells(self) -> tuple[str, str]:
         """Two markdown table cells: ``IQM [low, high]`` and ``P [low, high]`` (a dash for the
