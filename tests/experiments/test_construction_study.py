@@ -39,7 +39,7 @@ TINY_EDGE = EdgeSize(episodes=400, seeds=2, n_tasks=4, phi=20, fractions=(0.0, 0
                      improve_episodes=40, calibration_episodes=(1,), settle=60)  # fmt: skip
 TINY_UAV = CaseSize(episodes=2, seeds=1, eval_episodes=1, fractions=(0.0,), bias=2.0,
                     improve_episodes=1, calibration_episodes=(1,), window=2)  # fmt: skip
-TINY = Preset(ap=TINY_AP, edge=TINY_EDGE, uav=TINY_UAV if HAS_TORCH else None)
+TINY = Preset(ap=TINY_AP, edge=TINY_EDGE, uav=TINY_UAV)  # without torch: skipped, "needs torch"
 RUN_KEYS = ("seed", "curve", "final_level", "greedy_reward", "failures", "physical_steps")
 AP_REFERENCE = {
     "runs": "094de2f7f154cede7726e6b8a04dab70b56319aa86ef378fd54c8b166a6a6971",
