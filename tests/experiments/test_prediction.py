@@ -53,13 +53,25 @@ def test_arms_run_at_matched_gradient_steps_and_horizons() -> None:
             assert agent.get("gradient_steps", 1) == (2 if two else 1), v.label
             if v.algorithm in ("dt-dqn", "nstep-dqn"):
                 assert v.k == design.K
-            assert dict(v.env_kwargs) == cell.env_kwargs()
+            base = design.BASE_LEARNERS[design.BASE]
+            assert dict(v.env_kwargs) == {**cell.env_kwargs(), **dict(base.env)}
     mech = {v.label.split(": ", 1)[1]: v for v in design.variants(design.MECHANISM_CELLS[0])}
     assert dict(mech["DT-DQL m=1 physical future"].prediction) == {"future": "physical"}
     assert mech["DT-DQL m=1 physical future"].m == 1
     assert dict(mech["DT-DQL m=4 varied first actions"].prediction) == {"first_actions": "varied"}
     assert sorted(v.m for lb, v in mech.items() if lb.startswith("DT-DQL m=") and
                   not v.prediction and "data" not in lb) == list(design.MS)  # fmt: skip
+
+
+def test_every_arm_uses_the_base_learner() -> None:
+    """The base learner's env and agent settings reach every job (the vdn base: per-UAV
+    observation blocks, one shared network, summed utilities), beside the preset's schedule."""
+    base = design.BASE_LEARNERS[design.BASE]
+    assert design.BASE == "vdn" and dict(base.agent) == {"head": "sum", "shared_branches": True}
+    for job in pred.jobs(design.Preset(steps=3000, seeds=1), seed=0, seeds=1):
+        assert dict(job.variant.env_kwargs)["observation"] == "per_uav"
+        assert {**dict(job.agent_config), **dict(base.agent)} == dict(job.agent_config)
+        assert job.variant.algorithm in base.algorithms
 
 
 def test_every_cell_gets_the_same_physical_steps() -> None:

@@ -20,14 +20,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from twinrl.experiments import uav_runs
 from twinrl.experiments.episodic import Variant
 
-BASE_ALGORITHMS = {"dqn": ("dqn", "nstep-dqn", "dt-dqn")}
-"""The base learner (one knob: :data:`BASE`) -> its (plain, n-step, with prediction) algorithm
-names of :func:`twinrl.algorithms.build_algorithm`. A stronger multi-UAV learner joins by adding
-its three names here."""
-BASE = "dqn"
-"""The base learner every arm uses (a key of :data:`BASE_ALGORITHMS`)."""
+@dataclass(frozen=True)
+class BaseLearner:
+    """A base learner of the grid: its (plain, n-step, with prediction) algorithm names of
+    :func:`twinrl.algorithms.build_algorithm`, and the env and agent settings it needs."""
+
+    algorithms: tuple[str, str, str]
+    env: tuple[tuple[str, Any], ...] = ()
+    agent: tuple[tuple[str, Any], ...] = ()
+
+
+BASE_LEARNERS = {
+    "dqn": BaseLearner(("dqn", "nstep-dqn", "dt-dqn")),
+    "vdn": BaseLearner(("dqn", "nstep-dqn", "dt-dqn"), env=(("observation", "per_uav"),),
+                       agent=tuple(sorted(uav_runs.BASE_AGENT.items()))),
+}  # fmt: skip
+"""The base learners (one knob: :data:`BASE`). ``dqn``: the factorized double DQN fig5 used
+before this round (one torso, each UAV's branch regressed on the joint target; the pilot's base).
+``vdn``: fig5's base learner now (:data:`twinrl.experiments.uav_runs.BASE_AGENT`): per-UAV
+utilities from one shared network, each UAV reading its own observation block, summed into the
+joint value. A stronger learner joins by adding an entry here."""
+BASE = "vdn"
+"""The base learner every arm uses (a key of :data:`BASE_LEARNERS`). Switched from ``dqn``
+before the decisive run: the pilot showed ``dqn`` far below the static k-means placement in
+every cell (docs/prediction.md, "Amendment")."""
 K = 5
 """Look-ahead k of every DT-DQL arm and n of the n-step DQN arm."""
 MS = (1, 4, 16)
@@ -118,8 +137,9 @@ CORE_ARMS = ("DQL", f"n-step n={K}", f"DT-DQL m={M_MAIN}")
 
 def variants(cell: Cell, arms: tuple[str, ...] | None = None) -> list[Variant]:
     """The arms of ``cell`` as :class:`Variant` (label ``"<cell>: <arm>"``)."""
-    plain, nstep, predict = BASE_ALGORITHMS[BASE]
-    env = tuple(sorted(cell.env_kwargs().items()))
+    base = BASE_LEARNERS[BASE]
+    plain, nstep, predict = base.algorithms
+    env = tuple(sorted({**cell.env_kwargs(), **dict(base.env)}.items()))
     agent = tuple(sorted(cell.agent().items()))
     two = tuple(sorted({**cell.agent(), "gradient_steps": 2}.items()))
     table = {
@@ -166,10 +186,11 @@ BUDGET_FRACTIONS = (0.25, 0.5, 1.0)
 
 
 def agent_config(preset: Preset) -> dict[str, Any]:
-    """DQN settings shared by every arm (fig5's, scaled to the run): exploration decays over the
-    first 40% of the physical steps, learning starts after 500 steps or a quarter of the run,
-    a target copy every 250 gradient steps."""
+    """DQN settings shared by every arm (the base learner's and fig5's, scaled to the run):
+    exploration decays over the first 40% of the physical steps, learning starts after 500 steps
+    or a quarter of the run, a target copy every 250 gradient steps."""
     return {
+        **dict(BASE_LEARNERS[BASE].agent),
         "eps_decay_steps": max(1, int(0.4 * preset.steps)),
         "learning_starts": max(1, min(500, preset.steps // 4)),
         "target_update": 250,
