@@ -27,6 +27,7 @@ from twinrl.algorithms import ALGORITHMS, config_class
 from twinrl.envs import ENV_IDS, APSelectionParams, EdgeParams, MultiUAVParams
 from twinrl.errors import ConfigError, ConfigTypeError, InputFileError, short_repr
 from twinrl.training import MAX_BUDGET
+from twinrl.twin.backends import BACKENDS
 from twinrl.validation import check_bool, check_choice, check_int, plain, set_field
 
 MAX_FILE_BYTES = 1 << 20
@@ -90,7 +91,8 @@ class TrainConfig:
     eval_steps: int = 1000
     """Most twin steps of one greedy evaluation episode, an integer in [1, 1e9]."""
     backend: str = "auto"
-    """Twin backend: auto, vectorized or serial."""
+    """Twin backend (:data:`twinrl.twin.BACKENDS`): auto, vectorized, serial, or ray (the ``ray``
+    extra: blocks of domains stepped in Ray actors on a local Ray instance)."""
     checkpoint_every: int | None = None
     """Write a resume checkpoint (``resume.npz`` in ``--out``) after every ``checkpoint_every``-th
     physical iteration, an integer in [1, 1e9], so ``twinrl train --resume DIR`` can continue a
@@ -115,7 +117,7 @@ class TrainConfig:
         check_choice("algo", self.algo, ALGORITHMS)
         for name, (low, high) in _INT_FIELDS.items():
             set_field(self, name, check_int(name, getattr(self, name), low, high))
-        check_choice("backend", self.backend, ("auto", "vectorized", "serial"))
+        check_choice("backend", self.backend, BACKENDS)
         set_field(self, "evaluate", check_bool("evaluate", self.evaluate))
         for name in ("eval_every", "checkpoint_every"):
             if getattr(self, name) is not None:

@@ -93,3 +93,10 @@ def test_defaults_and_numpy_configs_serialize_to_json() -> None:
 def test_valid_env_kwargs_are_accepted(env: str, kwargs: dict[str, Any]) -> None:
     cfg = TrainConfig(env=env, algo="dqn", env_kwargs=kwargs)
     assert set(cfg.env_kwargs) == set(kwargs)
+
+
+def test_every_twin_backend_is_a_valid_config() -> None:
+    from twinrl.twin import BACKENDS
+
+    for name in BACKENDS:
+        assert build_config(None, [f"backend={name}"]).backend == name
