@@ -23,6 +23,7 @@ from typing import Any
 from twinrl.experiments import uav_runs
 from twinrl.experiments.episodic import Variant
 
+
 @dataclass(frozen=True)
 class BaseLearner:
     """A base learner of the grid: its (plain, n-step, with prediction) algorithm names of
