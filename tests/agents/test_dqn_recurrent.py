@@ -59,7 +59,7 @@ CFG = DQNConfig(hidden=(16,), lr=5e-3, gamma=0.9, batch_size=32, learning_starts
                 target_update=50, eps_decay_steps=600, buffer_capacity=2000)  # fmt: skip
 
 
-def _trained(history: int, budget: int = 1500, seed: int = 0) -> DQN:
+def _trained(history: int, budget: int = 1000, seed: int = 0) -> DQN:
     agent = DQN.for_env(CueEnv(), DQNConfig(**{**asdict(CFG), "history": history}), rng=seed)
     train(CueEnv(), agent, budget=budget, seed=seed, evaluate=False)
     return agent

@@ -8,7 +8,8 @@ double-DQN target (action branching, Tavakoli et al., AAAI 2018); or ``sum``, ``
 sum_b Q_b(s, a_b)`` regressed as a whole (value decomposition, VDN), so each branch learns its own
 share of the shared reward. With ``shared_branches`` the observation is one block per branch and
 one network, shared by the branches, reads a block beside its branch's one-hot (per-UAV agents
-with shared parameters).
+with shared parameters). With ``history`` L > 1 a GRU reads the last L observations (a recurrent
+Q-network for partial observation; the windows: :mod:`~twinrl.agents.history`).
 
 Torch is imported only when a :class:`DQN` is built, so ``twinrl.agents`` imports without it.
 Checkpoints are plain ``.npz`` arrays (no pickle, no ``torch.save``).
@@ -192,7 +193,7 @@ class DQN:
         same choices as ``act(o, explore=False, mask=m)`` for each row (``masks``: one action
         mask per row, or None where every action is valid), shaped ``(B,)`` for ``Discrete`` and
         ``(B, branches)`` for ``MultiDiscrete``. A recurrent DQN takes windows here
-        (:attr:`input_size` entries per row; :meth:`greedy_policy` builds them)."""
+        (:attr:`input_size` entries per row; :meth:`windowed_policy` builds them)."""
         q = self.q_values(np.asarray(obs).reshape(len(obs), -1))
         if masks is not None:
             valid = np.stack([self._branch_mask(m) for m in masks])
@@ -212,7 +213,8 @@ class DQN:
     def act(self, obs: Any, *, explore: bool, mask: NDArray[np.int8] | None = None) -> Any:
         """Epsilon-greedy if ``explore`` (one uniform decides, then a uniform valid action per
         branch), else the per-branch argmax (first index on ties, no RNG use). Returns an ``int``
-        for ``Discrete`` and an int64 array ``(branches,)`` for ``MultiDiscrete``."""
+        for ``Discrete`` and an int64 array ``(branches,)`` for ``MultiDiscrete``. A recurrent
+        DQN acts on the window ``obs`` extends (:mod:`~twinrl.agents.history`)."""
         valid = self._branch_mask(mask)
         if self.windows is not None:  # a recurrent DQN acts on the window that obs extends
             w = self.windows
