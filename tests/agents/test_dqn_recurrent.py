@@ -111,6 +111,7 @@ def test_windows_follow_each_trajectory_and_restart_at_episode_ends() -> None:
     agent.act(a, explore=False)
     agent.act(b, explore=False)
     assert np.array_equal(w.greedy, [zeros, [1, 0, 1], [0, 1, 1]])
+    assert len(w.rows(batch.rows(slice(0, 0)))) == 0  # an empty batch changes nothing
     policy = greedy_policy(agent)
     policy([a, b], [None, None])
     with pytest.raises(ConfigError, match="one trajectory at a time"):
@@ -209,3 +210,17 @@ def test_twin_rows_and_predictive_targets_are_refused() -> None:
             build_algorithm("dt-diff-dqn", CueEnv(), 0, recurrent=bad)
     with pytest.raises(ConfigError, match=r"agent\.history"):
         build_algorithm("dqn", CueEnv(), 0, recurrent=3)
+
+
+def test_exploring_without_learning_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from twinrl.agents import history
+
+    monkeypatch.setattr(history, "MAX_SLOTS", 2)
+    agent = DQN(2, gym.spaces.Discrete(2), DQNConfig(history=2, hidden=(4,)), rng=0)
+    obs = np.zeros(2, np.float32)
+    agent.act(obs, explore=True)
+    agent.act(obs, explore=True)
+    with pytest.raises(ConfigError, match="without a learn"):
+        agent.act(obs, explore=True)
+    for _ in range(5):  # greedy acting keeps one window
+        agent.act(obs, explore=False)

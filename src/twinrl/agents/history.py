@@ -38,7 +38,7 @@ from twinrl.errors import CheckpointError, ConfigError
 Window = NDArray[np.float32]
 """``(history, obs_size + 1)``: the frames, oldest first; the last column flags real ones."""
 MAX_SLOTS = 1_000_000
-"""Most windows a checkpoint may hold (one per trajectory the agent acts in)."""
+"""Most windows kept at once (one per trajectory the agent acts in), in memory or a checkpoint."""
 
 
 class ObservationHistory:
@@ -89,6 +89,12 @@ class ObservationHistory:
     # --- acting and learning --------------------------------------------------------------------
     def for_act(self, obs: Any) -> Window:
         """The window to act on ``obs`` with (the next slot), remembered for :meth:`rows`."""
+        if len(self.acted) >= MAX_SLOTS:
+            raise ConfigError(
+                f"{MAX_SLOTS} exploring act() calls of a recurrent DQN without a learn(): each "
+                "keeps a window for the row it will learn from; act with explore=False outside "
+                "training (then call begin_episode() at each reset)"
+            )
         window = self._window(len(self.acted), obs)
         self.acted.append(window)
         return window
@@ -111,6 +117,8 @@ class ObservationHistory:
             ConfigError: a twin row (source >= 1): it comes from a rollout without history.
         """
         source = np.asarray(transitions.source)
+        if not len(transitions):
+            return transitions
         if (source != PHYSICAL).any():
             raise ConfigError(
                 "a recurrent DQN (agent.history > 1) learns from physical trajectories only; a "
