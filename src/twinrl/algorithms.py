@@ -111,10 +111,17 @@ def build_algorithm(
     if agent_config is not None and not isinstance(agent_config, cls):
         raise TypeError(f"algorithm {name!r} takes a {cls.__name__}, got {agent_config!r}")
     recurrent = _check_recurrent(name, recurrent)
-    if name == "dt-dqn" and isinstance(agent_config, DQNConfig) and agent_config.history > 1:
+    history = agent_config.history if isinstance(agent_config, DQNConfig) else 1
+    if name == "dt-diff-dqn" and history > 1:
+        raise ConfigError(
+            f"dt-diff-dqn's learners include a dueling head, which a recurrent DQN cannot have; "
+            f"agent.history={history} is refused there. Keep agent.history=1 and add a recurrent "
+            f"learner with recurrent={history}"
+        )
+    if name == "dt-dqn" and history > 1:
         raise ConfigError(
             f"dt-dqn's PredictiveTargets teach with twin rollouts, which have no observation "
-            f"history; agent.history={agent_config.history} (a recurrent DQN) is refused there. "
+            f"history; agent.history={history} (a recurrent DQN) is refused there. "
             "Use algorithm dqn or nstep-dqn with history, or history=1"
         )
     assists: list[Assist] = []

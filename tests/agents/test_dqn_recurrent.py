@@ -210,6 +210,10 @@ def test_twin_rows_and_predictive_targets_are_refused() -> None:
             build_algorithm("dt-diff-dqn", CueEnv(), 0, recurrent=bad)
     with pytest.raises(ConfigError, match=r"agent\.history"):
         build_algorithm("dqn", CueEnv(), 0, recurrent=3)
+    with pytest.raises(ConfigError, match=r"dueling.*recurrent=3"):
+        build_algorithm("dt-diff-dqn", CueEnv(), 0, agent_config={"history": 3})
+    agent, _ = build_algorithm("nstep-dqn", CueEnv(), 0, agent_config={"history": 3}, k=2)
+    assert agent.config.history == 3 and agent.config.n_step == 2  # n-step rows of windows
 
 
 def test_exploring_without_learning_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
