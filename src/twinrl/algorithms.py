@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from twinrl.agents.dqn import DQN, DQNConfig
+from twinrl.agents.dqn_config import MAX_HISTORY
 from twinrl.agents.qlearning import QLearning, QLearningConfig
 from twinrl.agents.sarsa import ExpectedSarsa, Sarsa
 from twinrl.assists.action_trials import ActionTrials
@@ -22,7 +23,9 @@ from twinrl.assists.differential import DifferentialTwins
 from twinrl.assists.predictive_targets import PredictiveTargets
 from twinrl.assists.safe_exploration import SafeExploration
 from twinrl.assists.twin_agents import TwinAgents
+from twinrl.errors import ConfigError
 from twinrl.resources import check_memory, tabular_bytes
+from twinrl.validation import check_int
 
 ALGORITHMS = {
     "ql": "physical tabular Q-learning (no twin)",
@@ -88,13 +91,15 @@ def build_algorithm(
     m: int = 4,
     domains: int = 1,
     prediction: dict[str, Any] | None = None,
+    recurrent: int = 0,
 ) -> tuple[Any, list[Assist]]:
     """The agent and assists of a named algorithm for ``env``. ``k`` and ``m`` are dt-dqn's
     look-ahead and trajectories (``k`` is nstep-dqn's n); ``prediction`` holds dt-dqn's other
     :class:`PredictiveTargets` options (``future``, ``first_actions``; the env's action space is
     passed for them). The ``dt-diff`` algorithms run their
     learners (:func:`tabular_learners`, :func:`deep_learners`) in ``domains`` free-running
-    domains each and sync every ``sync_every`` steps. ``safe_exploration=True`` adds a
+    domains each and sync every ``sync_every`` steps; ``recurrent`` L > 1 adds dt-diff-dqn's
+    recurrent learner of history L (:func:`deep_learners`). ``safe_exploration=True`` adds a
     :class:`SafeExploration` veto (the env must report ``failed`` to the twin); ``"audit"`` adds
     one that only counts the failures a veto would have avoided."""
     if name not in ALGORITHMS:
@@ -105,6 +110,20 @@ def build_algorithm(
         agent_config = cls(**agent_config)
     if agent_config is not None and not isinstance(agent_config, cls):
         raise TypeError(f"algorithm {name!r} takes a {cls.__name__}, got {agent_config!r}")
+    recurrent = _check_recurrent(name, recurrent)
+    history = agent_config.history if isinstance(agent_config, DQNConfig) else 1
+    if name == "dt-diff-dqn" and history > 1:
+        raise ConfigError(
+            f"dt-diff-dqn's learners include a dueling head, which a recurrent DQN cannot have; "
+            f"agent.history={history} is refused there. Keep agent.history=1 and add a recurrent "
+            f"learner with recurrent={history}"
+        )
+    if name == "dt-dqn" and history > 1:
+        raise ConfigError(
+            f"dt-dqn's PredictiveTargets teach with twin rollouts, which have no observation "
+            f"history; agent.history={history} (a recurrent DQN) is refused there. "
+            "Use algorithm dqn or nstep-dqn with history, or history=1"
+        )
     assists: list[Assist] = []
     if name in DEEP:
         cfg = agent_config if isinstance(agent_config, DQNConfig) else DQNConfig()
@@ -130,7 +149,8 @@ def build_algorithm(
         learner_seq, storage_seq = streams.assists.spawn(2)
         learners: dict[str, Any]
         if name in DEEP:
-            learners = deep_learners(env, cast(DQNConfig, agent.config), learner_seq)
+            learners = deep_learners(env, cast(DQNConfig, agent.config), learner_seq,
+                                     recurrent=recurrent)  # fmt: skip
         else:
             learners = tabular_learners(env, agent.config, learner_seq)
         assists.append(DifferentialTwins(learners, domains=domains, sync_every=sync_every,
@@ -141,6 +161,23 @@ def build_algorithm(
         n = int(env.action_space.n)  # type: ignore[attr-defined]
         assists.append(SafeExploration(n, audit_only=safe_exploration == "audit"))
     return agent, assists
+
+
+def _check_recurrent(name: str, recurrent: Any) -> int:
+    """``recurrent`` checked: 0 (no recurrent learner), or a history in [2, MAX_HISTORY] for
+    ``dt-diff-dqn`` only."""
+    recurrent = check_int("recurrent", recurrent, 0, MAX_HISTORY)
+    if recurrent == 1:
+        raise ConfigError(
+            "recurrent=1 is a history of one observation, the plain DQN the learners already "
+            "hold; use recurrent=0 (none) or a history of 2 or more"
+        )
+    if recurrent and name != "dt-diff-dqn":
+        raise ConfigError(
+            f"recurrent={recurrent} adds a recurrent learner to dt-diff-dqn's differential twins; "
+            f"algorithm {name!r} has none (for a recurrent physical DQN set agent.history)"
+        )
+    return recurrent
 
 
 def _check_tabular_memory(env: gym.Env[Any, Any], n_agents: int) -> None:
@@ -181,12 +218,16 @@ def tabular_learners(
 
 
 def deep_learners(
-    env: gym.Env[Any, Any], base: DQNConfig, rng: np.random.SeedSequence
+    env: gym.Env[Any, Any], base: DQNConfig, rng: np.random.SeedSequence, *, recurrent: int = 0
 ) -> dict[str, DQN]:
     """The DQN learners of ``dt-diff-dqn``: the physical configuration ``base``, twice its step
     size (capped at 0.1), 3-step returns, a dueling head and a network of twice the width (the
     last two do not fit a plain physical DQN: they are evaluated and stored, never adopted);
-    each with its own stream."""
+    each with its own stream. ``recurrent`` L > 1 adds a sixth, ``"dqn recurrent"``: ``base``
+    with ``history=L``, a GRU over the last L observations (for partial observation, e.g.
+    MultiUAV with a ``sensing_radius``); it fits only a physical DQN of the same history, so
+    beside a plain one it is evaluated and stored, never adopted. The first five learners and
+    their streams are the same with or without it."""
     specs = [
         ("dqn", base),
         ("dqn lr x2", replace(base, lr=min(0.1, 2 * base.lr))),
@@ -194,5 +235,9 @@ def deep_learners(
         ("dqn dueling", replace(base, dueling=True)),
         ("dqn wide", replace(base, hidden=tuple(2 * h for h in base.hidden))),
     ]
+    if recurrent:  # spawned sixth, so the first five streams do not change
+        specs.append(
+            ("dqn recurrent", replace(base, history=_check_recurrent("dt-diff-dqn", recurrent)))
+        )
     seqs = rng.spawn(len(specs))
     return {name: DQN.for_env(env, cfg, rng=s) for (name, cfg), s in zip(specs, seqs, strict=True)}

@@ -273,3 +273,33 @@ def test_named_algorithms_build_differential_twins_deterministically() -> None:
     assert type(agent) is Sarsa
     agent, assists = build_algorithm("dt-diff-distill", env, 0)
     assert assists[0].use == "distill"
+
+
+def test_dt_diff_dqn_with_a_recurrent_learner_on_partially_observed_multi_uav() -> None:
+    pytest.importorskip("torch")
+    from twinrl.agents import DQN
+
+    env = gym.make("twinrl/MultiUAV-v0", n_uavs=2, n_users=4, episode_steps=20,
+                   sensing_radius=30.0)  # fmt: skip
+    config = {"hidden": [16], "batch_size": 8, "learning_starts": 16, "buffer_capacity": 500}
+    agent, (diff,) = build_algorithm("dt-diff-dqn", env, 2, agent_config=config, sync_every=60,
+                                     recurrent=3)  # fmt: skip
+    assert diff.names == ["dqn", "dqn lr x2", "dqn 3-step", "dqn dueling", "dqn wide",
+                          "dqn recurrent"]  # fmt: skip
+    _, (five,) = build_algorithm("dt-diff-dqn", env, 2, agent_config=config, sync_every=60)
+    assert five.names == diff.names[:5]  # the default five, with the same initial weights
+    for name in five.names:
+        own, other = five.learner(name).state_dict(), diff.learner(name).state_dict()
+        assert all(own[k].tobytes() == other[k].tobytes() for k in own)
+    recurrent = diff.learner("dqn recurrent")
+    assert isinstance(recurrent, DQN) and recurrent.config.history == 3
+    train(env, agent, assists=[diff], budget=130, seed=1, evaluate=False)
+    assert diff.fits["dqn recurrent"] is False and diff.fits["dqn"] is True
+    assert all(d["adopted"] != "dqn recurrent" for d in diff.decisions) and diff.decisions
+    scenario = diff.current_scenario()
+    record = diff.parameters.get("dqn recurrent", scenario)
+    assert record.learner == "dqn recurrent" and record.domains == diff.domains_of(5)
+    assert record.iteration == diff.decisions[-1]["iteration"] and np.isfinite(record.score)
+    assert "online.gru.weight_ih_l0" in record.params
+    assert record.params["online.gru.weight_ih_l0"].shape[1] == env.observation_space.shape[0] + 1
+    assert recurrent.windows is not None and len(recurrent.windows.slots) == diff.domains

@@ -8,7 +8,8 @@ double-DQN target (action branching, Tavakoli et al., AAAI 2018); or ``sum``, ``
 sum_b Q_b(s, a_b)`` regressed as a whole (value decomposition, VDN), so each branch learns its own
 share of the shared reward. With ``shared_branches`` the observation is one block per branch and
 one network, shared by the branches, reads a block beside its branch's one-hot (per-UAV agents
-with shared parameters).
+with shared parameters). With ``history`` L > 1 a GRU reads the last L observations (a recurrent
+Q-network for partial observation; the windows: :mod:`~twinrl.agents.history`).
 
 Torch is imported only when a :class:`DQN` is built, so ``twinrl.agents`` imports without it.
 Checkpoints are plain ``.npz`` arrays (no pickle, no ``torch.save``).
@@ -35,6 +36,7 @@ from numpy.typing import NDArray
 from twinrl.agents.base import PHYSICAL, Transitions
 from twinrl.agents.dqn_checkpoint import COUNTERS, pending_arrays, pending_rows
 from twinrl.agents.dqn_config import DQNConfig, check_dqn_memory
+from twinrl.agents.history import ObservationHistory
 from twinrl.agents.nstep import NStepBuffer, rows_to_transitions
 from twinrl.agents.qnetwork import TORCH_MISSING, action_branches, build_network, import_torch
 from twinrl.checkpoint import (
@@ -97,6 +99,10 @@ class DQN:
                 f"Discrete action space, got {action_space}; use item_features=0"
             )
         n_inputs, n_outputs = obs_size, self.n_branches * self.n_actions
+        self.windows = ObservationHistory(c.history, obs_size) if c.history > 1 else None
+        """The observation windows of a recurrent DQN (``history > 1``), else None."""
+        self.input_size = obs_size if self.windows is None else self.windows.window_size
+        """Entries the network reads per row: an observation, or a flattened window."""
         if c.shared_branches:
             if c.item_features:
                 raise ConfigError(
@@ -110,7 +116,11 @@ class DQN:
                 )
             n_inputs = obs_size // self.n_branches + self.n_branches  # block + branch one-hot
             n_outputs = self.n_actions
-        check_dqn_memory(c, obs_size, n_outputs, n_inputs)
+        if self.windows is None:
+            check_dqn_memory(c, obs_size, n_outputs, n_inputs)
+        else:
+            check_dqn_memory(c, self.input_size, n_outputs, self.windows.frame_size)
+            n_inputs = self.input_size
         self.action_space = action_space
         if isinstance(rng, np.random.Generator):
             rng = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
@@ -124,9 +134,9 @@ class DQN:
         # a dueling head per branch; the shared network computes one branch's values per row
         dueling = (1 if c.shared_branches else self.n_branches) if c.dueling else 0
         self.online = build_network(torch, n_inputs, c.hidden, n_outputs, init, c.item_features,
-                                    dueling_branches=dueling)  # fmt: skip
+                                    dueling_branches=dueling, history=c.history)  # fmt: skip
         self.target = build_network(torch, n_inputs, c.hidden, n_outputs, None, c.item_features,
-                                    dueling_branches=dueling)  # fmt: skip
+                                    dueling_branches=dueling, history=c.history)  # fmt: skip
         self._branch_ids = torch.eye(self.n_branches)
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.lr, foreach=True)
@@ -171,7 +181,8 @@ class DQN:
         self.iteration = int(iteration)
 
     def q_values(self, obs: Any) -> NDArray[np.float32]:
-        """Per-branch Q values ``(..., branches, actions)`` of one or many observations."""
+        """Per-branch Q values ``(..., branches, actions)`` of one or many observations (of a
+        recurrent DQN: flattened windows, :attr:`input_size` entries each)."""
         x = self._obs_tensor(obs)
         with self._torch.no_grad():
             q = self._q(self.online, x).numpy()
@@ -181,7 +192,8 @@ class DQN:
         """Greedy actions of a batch of observations ``(B, obs_size)`` in one forward pass: the
         same choices as ``act(o, explore=False, mask=m)`` for each row (``masks``: one action
         mask per row, or None where every action is valid), shaped ``(B,)`` for ``Discrete`` and
-        ``(B, branches)`` for ``MultiDiscrete``."""
+        ``(B, branches)`` for ``MultiDiscrete``. A recurrent DQN takes windows here
+        (:attr:`input_size` entries per row; :meth:`windowed_policy` builds them)."""
         q = self.q_values(np.asarray(obs).reshape(len(obs), -1))
         if masks is not None:
             valid = np.stack([self._branch_mask(m) for m in masks])
@@ -189,11 +201,24 @@ class DQN:
         choice = q.argmax(axis=-1)
         return choice[:, 0] if self.discrete else choice.astype(np.int64)
 
+    def windowed_policy(self) -> Any:
+        """For a recurrent DQN, a greedy policy over a batch of twin trajectories that keeps each
+        trajectory's window (:meth:`ObservationHistory.greedy_policy`, fresh at the rollout's
+        first state), used by :func:`twinrl.twin.greedy_policy`; None without history (then
+        :meth:`greedy_batch` serves as it is)."""
+        if self.windows is None:
+            return None
+        return self.windows.greedy_policy(self.greedy_batch)
+
     def act(self, obs: Any, *, explore: bool, mask: NDArray[np.int8] | None = None) -> Any:
         """Epsilon-greedy if ``explore`` (one uniform decides, then a uniform valid action per
         branch), else the per-branch argmax (first index on ties, no RNG use). Returns an ``int``
-        for ``Discrete`` and an int64 array ``(branches,)`` for ``MultiDiscrete``."""
+        for ``Discrete`` and an int64 array ``(branches,)`` for ``MultiDiscrete``. A recurrent
+        DQN acts on the window ``obs`` extends (:mod:`~twinrl.agents.history`)."""
         valid = self._branch_mask(mask)
+        if self.windows is not None:  # a recurrent DQN acts on the window that obs extends
+            w = self.windows
+            obs = (w.for_act(obs) if explore else w.for_greedy(obs)).reshape(-1)
         if explore and self.rng.random() < self.epsilon:
             choice = np.array(
                 [self.rng.choice(np.flatnonzero(row)) for row in valid], dtype=np.int64
@@ -202,6 +227,13 @@ class DQN:
             q = self.q_values(obs)
             choice = np.where(valid, q, -np.inf).argmax(axis=-1).astype(np.int64)
         return int(choice[0]) if self.discrete else choice
+
+    def begin_episode(self) -> None:
+        """Start an episode for greedy acting: a recurrent DQN's next ``act(explore=False)``
+        starts a fresh window (call it after each ``env.reset`` of an evaluation loop; learning
+        needs no call, see :mod:`~twinrl.agents.history`). Nothing happens without history."""
+        if self.windows is not None:
+            self.windows.begin_episode()
 
     def _branch_mask(self, mask: NDArray[np.int8] | None) -> NDArray[np.bool_]:
         shape = (self.n_branches, self.n_actions)
@@ -221,6 +253,8 @@ class DQN:
         ``train_every``-th call with physical data once ``learning_starts`` physical transitions
         are stored, run ``gradient_steps`` updates. Returns loss and mean Q of the last update
         (NaN when none ran) and the exploration rate."""
+        if self.windows is not None:  # rows of windows (refuses twin rows: no history)
+            transitions = self.windows.rows(transitions)
         physical = np.asarray(transitions.source) == PHYSICAL
         self._store(transitions, physical)
         stats = {"loss": math.nan, "q_mean": math.nan, "epsilon": self.epsilon}
@@ -328,10 +362,9 @@ class DQN:
     def _obs_tensor(self, obs: Any) -> torch.Tensor:
         x = np.asarray(obs, dtype=np.float32)
         x = x.reshape(1, -1) if x.ndim <= 1 else x.reshape(x.shape[0], -1)
-        if x.shape[1] != self.obs_size:
-            raise ValueError(
-                f"observation has {x.shape[1]} entries, this DQN takes {self.obs_size}"
-            )
+        if x.shape[1] != self.input_size:
+            what = "observation" if self.windows is None else "window (history x (obs + flag))"
+            raise ValueError(f"{what} has {x.shape[1]} entries, this DQN takes {self.input_size}")
         return self._torch.from_numpy(np.ascontiguousarray(x))
 
     def _next_valid(self, batch: Transitions, shape: Any) -> torch.Tensor:
@@ -409,7 +442,10 @@ class DQN:
         algorithm ``"dqn"``, the hash of ``asdict(config)``, a flat ``Box`` of ``obs_size``
         entries and the action space. :meth:`load` refuses a file whose manifest differs."""
         observation = gym.spaces.Box(-np.inf, np.inf, shape=(self.obs_size,), dtype=np.float32)
-        return manifest_for("dqn", asdict(self.config), observation, self.action_space)
+        config = asdict(self.config)
+        if config["history"] == 1:  # the manifest of a DQN without history is the one before it
+            del config["history"]
+        return manifest_for("dqn", config, observation, self.action_space)
 
     def full_state_dict(self) -> dict[str, NDArray[Any]]:
         """Everything training needs to go on exactly: :meth:`state_dict`, the replay storage
@@ -418,6 +454,8 @@ class DQN:
         arrays = dict(self.state_dict())
         arrays.update({f"replay.{k}": v for k, v in self.storage.state_dict().items()})
         arrays.update(pending_arrays(list(self.nstep.pending) if self.nstep is not None else []))
+        if self.windows is not None:
+            arrays.update(self.windows.state_dict())
         return arrays
 
     def load_full_state_dict(self, arrays: Mapping[str, NDArray[Any]]) -> None:
@@ -428,12 +466,14 @@ class DQN:
                 :meth:`Storage.load_state_dict` and the pending rows' sizes); the agent is
                 unchanged then.
         """
-        state = {k: v for k, v in arrays.items() if not k.startswith(("replay.", "pending."))}
+        own = ("replay.", "pending.", *(("history.",) if self.windows is not None else ()))
+        state = {k: v for k, v in arrays.items() if not k.startswith(own)}
+        windows = {k: v for k, v in arrays.items() if k.startswith("history.")}
         replay = {k[len("replay.") :]: v for k, v in arrays.items() if k.startswith("replay.")}
         pending = pending_rows(
             {k: v for k, v in arrays.items() if k.startswith("pending.")},
             n_step=self.nstep is not None,
-            obs_size=self.obs_size,
+            obs_size=self.input_size,
             n_branches=self.n_branches,
             n_actions=self.n_actions,
             discrete=self.discrete,
@@ -441,7 +481,12 @@ class DQN:
         storage = Storage(self.storage.capacity, self.storage.n_domains - 1)
         if replay:
             storage.load_state_dict(replay)  # checked before this agent changes
+        if self.windows is not None:
+            history = ObservationHistory(self.windows.history, self.obs_size)
+            history.load_state_dict(windows)  # checked before this agent changes
         self.load_state_dict(state)
+        if self.windows is not None:
+            self.windows = history
         self.storage = storage if replay else self.storage
         if self.nstep is not None:
             self.nstep.pending.clear()

@@ -19,6 +19,9 @@ from twinrl.validation import (
     set_field,
 )
 
+MAX_HISTORY = 1024
+"""Most observations a recurrent DQN's window holds (``DQNConfig.history``)."""
+
 
 @dataclass(frozen=True)
 class DQNConfig:
@@ -85,6 +88,14 @@ class DQNConfig:
     dueling: bool = False
     """A dueling head per branch, ``Q_b(s, a) = V(s) + A_b(s, a) - mean_a A_b(s, a)`` (Wang et
     al., ICML 2016); ``true`` or ``false``."""
+    history: int = 1
+    """Observations the network reads per decision. 1: the current one (an MLP, as above).
+    L > 1: a recurrent Q-network for partial observation: a GRU (of width ``hidden[0]``; the
+    other widths follow it as an MLP) reads the last L observations, each with a flag that marks
+    it real, zeros before the episode's first (:mod:`~twinrl.agents.history`). The agent keeps
+    the window as it acts and stores windows in its replay storage; an integer in [1, 1024]. Not
+    with ``shared_branches``, ``item_features`` or ``dueling``, nor with twin transitions
+    (``PredictiveTargets``: a twin row has no history)."""
     twin_share: float = 0.5
     """Share of each sampled batch drawn from twin domains, in [0, 1], once the storage holds twin
     data (only an agent fed twin transitions, e.g. by ``PredictiveTargets``, has any; others sample
@@ -112,6 +123,17 @@ class DQNConfig:
         set_field(self, "shared_branches", check_bool("shared_branches", self.shared_branches))
         check_choice("head", self.head, ("mean", "sum"))
         set_field(self, "dueling", check_bool("dueling", self.dueling))
+        set_field(self, "history", check_int("history", self.history, 1, MAX_HISTORY))
+        if self.history > 1:
+            for name, alternative in (("shared_branches", "shared_branches=false"),
+                                      ("item_features", "item_features=0"),
+                                      ("dueling", "dueling=false")):  # fmt: skip
+                if getattr(self, name):
+                    raise ConfigError(
+                        f"history={self.history} (a recurrent Q-network) is refused with "
+                        f"{name}={getattr(self, name)}: the GRU reads whole observations, one "
+                        f"head per branch; set {alternative}, or history=1 to keep {name}"
+                    )
         if self.dueling and self.item_features:
             raise ConfigError(
                 "dueling=true and item_features > 0 exclude each other (the set network has one "
@@ -123,7 +145,8 @@ def check_dqn_memory(
     config: DQNConfig, obs_size: int, n_outputs: int, n_inputs: int | None = None
 ) -> None:
     """Refuse a replay storage or network too large for this machine before allocating it
-    (``n_inputs``, default ``obs_size``, and ``n_outputs`` are the network's widths)."""
+    (``n_inputs``, default ``obs_size``, and ``n_outputs`` are the network's widths; with
+    ``history > 1``, ``obs_size`` is a stored window's size and ``n_inputs`` one frame's)."""
     check_memory(
         replay_bytes(config.buffer_capacity, obs_size, n_domains=2),
         f"the replay storage (2 domains x {config.buffer_capacity} transitions of "
@@ -136,6 +159,9 @@ def check_dqn_memory(
     else:
         widths = (obs_size if n_inputs is None else n_inputs, *config.hidden, n_outputs)
     weights = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    if config.history > 1:  # the first layer is a GRU: three gates of input and hidden weights
+        a, b = widths[0], widths[1]
+        weights += 3 * (a * b + b * b + 2 * b) - (a + 1) * b
     check_memory(
         weights * 4 * 5,  # online and target networks, gradients, Adam's two moments (float32)
         f"the Q networks ({weights} weights per network)",

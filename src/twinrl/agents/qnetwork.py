@@ -73,6 +73,7 @@ def build_network(
     item_features: int = 0,
     *,
     dueling_branches: int = 0,
+    history: int = 1,
 ) -> torch.nn.Module:
     """Torso MLP of widths ``hidden`` (ReLU after each layer), then one linear layer of
     ``n_outputs`` units holding all branch heads; weights drawn from ``init`` with torch's default
@@ -87,8 +88,18 @@ def build_network(
     With ``dueling_branches`` B > 0 the head is a dueling one (Wang et al., ICML 2016) per branch:
     a value unit ``V(s)`` and advantages ``A_b(s, a)``, combined as
     ``Q_b(s, a) = V(s) + A_b(s, a) - mean_a A_b(s, a)`` (the ``n_outputs`` outputs are B branches
-    of ``n_outputs / B`` actions)."""
+    of ``n_outputs / B`` actions).
+
+    With ``history`` L > 1 the network is recurrent (a recurrent Q-network for partial
+    observation): its input row is a window of L frames of ``obs_size / L`` entries, oldest
+    first; a GRU of width ``hidden[0]`` reads them in order, and its last hidden state goes
+    through the MLP of the other widths to the output layer. The GRU's weights are drawn from
+    ``init`` with its default bounds ``U(-1/sqrt(hidden[0]), 1/sqrt(hidden[0]))``."""
     nn = torch.nn
+    if history > 1:
+        recurrent = _recurrent(torch, obs_size // history, hidden, n_outputs, history)
+        _draw(torch, recurrent, init)
+        return recurrent
     layers: list[Any] = []
     width = obs_size
     if item_features:
@@ -105,15 +116,54 @@ def build_network(
         net = nn.Sequential(*layers)
     if item_features:
         net = _set_network(torch, net, n_outputs, item_features)
-    if init is not None:
-        with torch.no_grad():
-            for layer in net.modules():
-                if isinstance(layer, nn.Linear):
-                    bound = 1.0 / math.sqrt(layer.in_features)
-                    for p in (layer.weight, layer.bias):
-                        drawn = init.uniform(-bound, bound, size=tuple(p.shape))
-                        p.copy_(torch.from_numpy(drawn.astype(np.float32)))
+    _draw(torch, net, init)
     return net
+
+
+def _draw(torch: Any, net: Any, init: np.random.Generator | None) -> None:
+    """Draw every linear layer's and GRU's weights from ``init`` with torch's default bounds
+    (the module order fixes the draws; ``None`` keeps torch's own initialisation)."""
+    if init is None:
+        return
+    nn = torch.nn
+    with torch.no_grad():
+        for layer in net.modules():
+            if isinstance(layer, nn.Linear):
+                bound = 1.0 / math.sqrt(layer.in_features)
+                params = [layer.weight, layer.bias]
+            elif isinstance(layer, nn.GRU):
+                bound = 1.0 / math.sqrt(layer.hidden_size)
+                params = list(layer.parameters())
+            else:
+                continue
+            for p in params:
+                drawn = init.uniform(-bound, bound, size=tuple(p.shape))
+                p.copy_(torch.from_numpy(drawn.astype(np.float32)))
+
+
+def _recurrent(
+    torch: Any, frame_size: int, hidden: tuple[int, ...], n_outputs: int, history: int
+) -> Any:
+    """A GRU over a window of ``history`` frames, then an MLP head (see :func:`build_network`)."""
+    nn = torch.nn
+    layers: list[Any] = []
+    width = hidden[0]
+    for size in hidden[1:]:
+        layers += [nn.Linear(width, size), nn.ReLU()]
+        width = size
+    layers.append(nn.Linear(width, n_outputs))
+
+    class RecurrentQ(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = nn.GRU(frame_size, hidden[0], batch_first=True)
+            self.head = nn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:  # x: (rows, history * frame_size), oldest frame first
+            _, last = self.gru(x.reshape(x.shape[0], history, frame_size))
+            return self.head(last[-1])
+
+    return RecurrentQ()
 
 
 def _dueling(nn: Any, torso: Any, width: int, branches: int, n_outputs: int) -> Any:

@@ -86,7 +86,13 @@ def rollout(
 
 def greedy_policy(agent: Any) -> Policy:
     """The agent's greedy policy over many domains: one batched ``greedy_batch(obs, masks)`` call
-    where the agent offers it (DQN), else one ``act(obs, explore=False, mask=...)`` per domain."""
+    where the agent offers it (DQN), else one ``act(obs, explore=False, mask=...)`` per domain.
+    An agent that needs each trajectory's history (a recurrent DQN) gives its own policy through
+    ``windowed_policy()``; it follows one batch of trajectories, so build one per rollout."""
+    windowed = getattr(agent, "windowed_policy", None)
+    own = windowed() if callable(windowed) else None
+    if own is not None:
+        return own
     batched = getattr(agent, "greedy_batch", None)
 
     def policy(observations: Sequence[Any], masks: Sequence[Any]) -> NDArray[np.int64]:
