@@ -91,10 +91,10 @@ def test_unsafe_or_bad_files_fail_fast_naming_the_file(
     tmp_path: Path, name: str, text: str, match: str
 ) -> None:
     path = write(tmp_path, name, text)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: a guard against blow-ups, not a speed claim
     with pytest.raises(InputFileError, match=match) as info:
         load_file(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 2.0
     assert name in str(info.value)
     assert len(str(info.value)) < 1000
 
