@@ -152,6 +152,33 @@ def test_verdicts_on_a_grid_with_known_effects() -> None:
     assert dt["auc - DQL"]["verdict"] == metrics.UNDECIDED  # a tiny noise difference
 
 
+def test_exploratory_rows_are_paired_differences_of_the_named_arms(tmp_path: Path) -> None:
+    from twinrl.experiments.prediction_report import write_prediction
+
+    summary = _synthetic()
+    varied = f"DT-DQL m={design.M_MAIN} varied first actions"
+    main = f"sparse/slow/short: DT-DQL m={design.M_MAIN}"
+    for r in [r for r in summary["runs"] if r["label"] == main]:
+        gain = 0.1 + 0.01 * r["seed"]  # a known per-seed gain over the main arm
+        v = r["auc"] + gain
+        summary["runs"].append({**r, "label": f"sparse/slow/short: {varied}", "arm": varied,
+                                "auc": v, "greedy": [v, v, v - 0.3]})  # fmt: skip
+    rows = pred.explore(summary)
+    assert [r["id"] for r in rows] == ["E3"]  # the other arms did not run in this grid
+    e3 = rows[0]
+    assert (e3["a"], e3["b"]) == (varied, f"DT-DQL m={design.M_MAIN}")
+    assert e3["auc"]["mean"] == pytest.approx(0.1 + 0.01 * np.mean(range(6)))
+    assert e3["auc"]["verdict"] == metrics.MET
+    assert e3["greedy"]["mean"] == pytest.approx(e3["auc"]["mean"] - 0.3)
+    assert e3["greedy"]["verdict"] == metrics.NOT_MET
+    assert pred.analyse(summary)["exploratory"] == rows
+    text = write_prediction(summary, tmp_path) and (tmp_path / "table.md").read_text()
+    assert (
+        f"| E3 | varied first actions help in the sparse cell | sparse/slow/short | {varied}"
+        in text
+    )
+
+
 def test_too_few_seeds_never_decide() -> None:
     result = pred.analyse(_synthetic(seeds=3))
     assert {v["verdict"] for v in result["predictions"]} == {metrics.UNDECIDED}
@@ -163,6 +190,7 @@ def test_report_files(tmp_path: Path) -> None:
     out = write_prediction(_synthetic(), tmp_path)
     text = (tmp_path / "table.md").read_text()
     assert "| P2a |" in text and "### sparse/slow/short" in text
+    assert "Exploratory" not in text  # no mechanism arm ran in this grid
     assert out["checks"][0].endswith(": met")
     pytest.importorskip("matplotlib")
     assert (tmp_path / "curves.png").stat().st_size > 0

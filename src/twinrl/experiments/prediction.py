@@ -222,6 +222,25 @@ PREDICTIONS = (
 on the primary outcome, the normalized area under the learning curve (docs/prediction.md)."""
 PRIMARY = "auc"
 
+_M1, _MM = "DT-DQL m=1", f"DT-DQL m={design.M_MAIN}"
+_SPARSE, _FAST = "sparse/slow/short", "dense/fast/short"
+EXPLORATORY = (
+    ("E1", "averaging more futures helps most in the fast cell", _FAST,
+     f"DT-DQL m={design.MS[-1]}", _M1),
+    ("E1", "... and less in the sparse cell", _SPARSE, f"DT-DQL m={design.MS[-1]}", _M1),
+    ("E2", "the physical-future oracle is no better than a guessed future in the sparse cell",
+     _SPARSE, "DT-DQL m=1 physical future", _M1),
+    ("E2", "... but better in the fast cell", _FAST, "DT-DQL m=1 physical future", _M1),
+    ("E3", "varied first actions help in the sparse cell", _SPARSE,
+     f"{_MM} varied first actions", _MM),
+    ("E4", "the data arm beats its two-step DQL control in the sparse cell", _SPARSE,
+     f"{_MM} data", "DQL 2 steps"),
+    ("E4", "... but not in the fast cell", _FAST, f"{_MM} data", "DQL 2 steps"),
+)  # fmt: skip
+"""The exploratory expectations of docs/prediction.md (id, statement, cell, arm a, arm b),
+written before the decisive run and reported beside the paired estimate of ``a - b``, not judged
+by a rule."""
+
 
 def judge(kind: str, est: metrics.Estimate, margin: float) -> str:
     """The verdict on one prediction. ``greater``: :func:`metrics.verdict` against 0.
@@ -278,15 +297,33 @@ def analyse(summary: dict[str, Any]) -> dict[str, Any]:
         verdicts.append({"id": pid, "prediction": text, "rule": kind, "estimate": est.to_dict(),
                          "margin": margin, "verdict": judge(kind, est, margin),
                          "seeds_needed": seeds_needed(diffs, margin)})  # fmt: skip
-    return {"cells": cells, "predictions": verdicts}
+    return {"cells": cells, "predictions": verdicts, "exploratory": explore(summary)}
+
+
+def explore(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The paired estimates (AUC and the final greedy score) of :data:`EXPLORATORY` whose arms
+    ran, each with the sign of its interval."""
+    out = []
+    for eid, text, cell, a, b in EXPLORATORY:
+        present = {r["arm"] for r in summary["runs"] if r["cell"] == cell}
+        if a not in present or b not in present:
+            continue
+        row: dict[str, Any] = {"id": eid, "expectation": text, "cell": cell, "a": a, "b": b}
+        for key in (PRIMARY, "greedy"):
+            d = metrics.mean_ci(paired(summary, cell, a, b, key))
+            row[key] = {**d.to_dict(), "verdict": metrics.verdict(d, 0.0)}
+        out.append(row)
+    return out
 
 
 __all__ = [
     "BOOTSTRAP_SEED",
     "ENV_ID",
+    "EXPLORATORY",
     "PREDICTIONS",
     "PRIMARY",
     "analyse",
+    "explore",
     "gap",
     "interaction",
     "jobs",

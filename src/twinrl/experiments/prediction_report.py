@@ -64,6 +64,7 @@ def write_prediction(summary: dict[str, Any], out: Path) -> dict[str, Any]:
               "DQL-to-best-reference gap), NOT met when it lies wholly beyond the margin; the "
               "others are met when the interval of the per-seed difference of gains lies above "
               "0 (NOT met: below 0).", ""]  # fmt: skip
+    lines += _exploratory_lines(result["exploratory"])
     for cell, st in result["cells"].items():
         lines += _cell_lines(cell, st, summary)
     lines += ["", DEFINITIONS, "", "![curves](curves.png)", "", "![differences](differences.png)",
@@ -72,8 +73,27 @@ def write_prediction(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     _plot_curves(summary, out / "curves.png")
     _plot_differences(result, out / "differences.png")
     return {"cells": result["cells"], "predictions": result["predictions"],
+            "exploratory": result["exploratory"],
             "checks": [f"{v['id']} {v['prediction']}: {v['verdict']}"
                        for v in result["predictions"]]}  # fmt: skip
+
+
+def _exploratory_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The exploratory expectations beside their paired estimates (no rule decides them)."""
+    if not rows:
+        return []
+    lines = [
+        "## Exploratory expectations (written before the run, not decided by a rule)",
+        "",
+        "| id | expectation | cell | a - b | AUC (paired, 95% CI) | greedy after the budget |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = " | ".join(f"{r[k]['mean']:+.3f} ± {r[k]['ci95']:.3f} ({r[k]['verdict']})"
+                           for k in (pred.PRIMARY, "greedy"))  # fmt: skip
+        lines.append(f"| {r['id']} | {r['expectation']} | {r['cell']} | {r['a']} - {r['b']} | "
+                     f"{cells} |")  # fmt: skip
+    return [*lines, "", "Here *met* only says the interval lies above 0 (*NOT met*: below).", ""]
 
 
 def _cell_lines(cell: str, st: dict[str, Any], summary: dict[str, Any]) -> list[str]:
