@@ -406,6 +406,14 @@ def _stop(executor: ProcessPoolExecutor) -> None:
     for proc in procs:
         with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
             proc.join(timeout=5)
+    # The pool's manager thread closes its wake-up pipe as it ends; CPython 3.11's exit hook
+    # writes to that pipe without a lock, so an exit racing the thread printed a traceback
+    # ("Bad file descriptor") after the one-line interrupt message. With its workers dead the
+    # thread ends at once: wait for it here.
+    manager = getattr(executor, "_executor_manager_thread", None)
+    if manager is not None:
+        with contextlib.suppress(RuntimeError):
+            manager.join(timeout=5)
 
 
 def _worker_init(parent: int) -> None:
