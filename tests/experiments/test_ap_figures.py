@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from twinrl.envs.ap_dynamics import APSelectionParams
-from twinrl.experiments import ap_figures, episodic, metrics
+from twinrl.experiments import ap_figures, ap_metrics, episodic, metrics
 
 VERDICT = re.compile(r": (met|NOT met|too few seeds to decide \(.+\))$")
 """How every fig4 check ends: a verdict, or the reason none can be stated."""
@@ -93,7 +93,11 @@ def test_writers_produce_tables_figures_and_checks(summary: dict, tmp_path: Path
     failures = {lb: np.mean([sum(r["episode_failures"]) for r in summary["runs"] if r["label"] == lb])
                 for lb in ("QL", "DT-QL n=5 + safe")}  # fmt: skip
     assert safety["failure_cut"] == pytest.approx(1 - failures["DT-QL n=5 + safe"] / failures["QL"])
-    assert safety["checks"][0].endswith(": met" if safety["failure_cut"] >= 0.9 else ": NOT met")
+    for check in safety["checks"][
+        :2
+    ]:  # the failure cut and the final reward: 2 seeds decide nothing
+        assert check.endswith(": too few seeds to decide (2 paired seeds < 5; the paper preset "
+                              "decides)"), check  # fmt: skip
     rows = {r["method"]: r for r in fig4["roads"]["default"]["rows"]}
     assert np.isclose(rows["QL"]["final_reward"]["mean"],
                       np.mean([np.mean(r["episode_return"][-2:]) for r in summary["runs"]
@@ -165,3 +169,34 @@ def test_presets_keep_the_hard_road_harder_than_the_trials() -> None:
     assert max(ap_figures.HARD_TRIALS) < params.n_aps
     assert ap_figures.HARD_PRESETS["paper"].seeds >= metrics.MIN_SEEDS_TO_DECIDE
     assert ap_figures.PRESETS["paper"].seeds >= metrics.MIN_SEEDS_TO_DECIDE
+
+
+@pytest.mark.parametrize(
+    ("safe_failures", "verdict"), [(5.0, metrics.MET), (20.0, metrics.NOT_MET), (10.0, None)]
+)
+def test_safety_targets_are_judged_on_paired_seeds(
+    safe_failures: float, verdict: str | None
+) -> None:
+    """QL fails 100 times per seed; SafeExploration about ``safe_failures`` times (a cut of
+    95%, 80% or 90%, each seed within one failure): 5 seeds decide the 90% target unless the
+    interval contains it. Final rewards: SafeExploration 1 higher on every seed."""
+    runs = []
+    for s in range(5):
+        wobble = (s - 2) * 0.5
+        runs.append({"label": "QL", "seed": s, "episode_failures": [60.0, 40.0],
+                     "episode_return": [0.0, 10.0 + s]})  # fmt: skip
+        runs.append({"label": "safe", "seed": s, "episode_failures": [safe_failures + wobble],
+                     "episode_return": [0.0, 11.0 + s]})  # fmt: skip
+    checks = ap_figures._safety_checks(
+        {"runs": runs}, "safe", 1 - safe_failures / 100, preset="paper"
+    )
+    cut = 1 - safe_failures / 100
+    assert checks[0].startswith(
+        f"SafeExploration cuts cumulative physical failures by {cut:.1%} against QL (per seed, "
+        f"paired: {cut:.1%} ± "
+    )
+    expected = verdict or f"{metrics.UNDECIDED} (the paired 95% CI includes the threshold"
+    assert checks[0].split("): ", 1)[1].startswith(expected), checks[0]
+    final = ap_metrics.final_reward([0.0, 11.0]) - ap_metrics.final_reward([0.0, 10.0])
+    assert checks[1].startswith(f"final reward with SafeExploration - QL = {final:+.4g} ± 0 ")
+    assert checks[1].endswith(f": {metrics.MET}")

@@ -11,6 +11,7 @@ with :class:`~twinrl.assists.SafeExploration`. Both share one set of runs (of th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,32 @@ def _episodes_cell(times: list[int | None], budget: int) -> str:
     return f"{ap_metrics.episodes_text(times, budget)} ({span}{len(reached)}/{len(times)} seeds)"
 
 
+def _safety_checks(summary: dict[str, Any], safe: str, cut: float, *, preset: str) -> list[str]:
+    """The two targets of SafeExploration against QL, judged on paired per-seed estimates with
+    :func:`metrics.verdict` (so fewer than 5 seeds decide nothing): the per-seed cut of cumulative
+    physical failures against 90%, and the per-seed final-reward difference against 0."""
+
+    def per_seed(label: str, value: Callable[[dict[str, Any]], float]) -> dict[int, float]:
+        return {r["seed"]: value(r) for r in summary["runs"] if r["label"] == label}
+
+    fails = {lb: per_seed(lb, lambda r: float(np.sum(r["episode_failures"])))
+             for lb in ("QL", safe)}  # fmt: skip
+    finals = {lb: per_seed(lb, lambda r: ap_metrics.final_reward(r["episode_return"]))
+              for lb in ("QL", safe)}  # fmt: skip
+    seeds = sorted(set(fails["QL"]) & set(fails[safe]))
+    cuts = metrics.mean_ci([1 - fails[safe][s] / fails["QL"][s] for s in seeds
+                            if fails["QL"][s] > 0])  # fmt: skip
+    gain = metrics.mean_ci([finals[safe][s] - finals["QL"][s] for s in seeds])
+    return [
+        f"SafeExploration cuts cumulative physical failures by {cut:.1%} against QL (per seed, "
+        f"paired: {cuts.mean:.1%} ± {cuts.half_width:.1%}; target >= 90%): "
+        + ap_metrics.decided(metrics.verdict(cuts, 0.9), cuts.n, preset=preset),
+        f"final reward with SafeExploration - QL = {gain.mean:+.4g} ± {gain.half_width:.2g} "
+        "(paired; target: at least as high): "
+        + ap_metrics.decided(metrics.verdict(gain, 0.0), gain.n, preset=preset),
+    ]
+
+
 def write_safety(summary: dict[str, Any], out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     by_label = _stats(summary)
@@ -329,14 +356,7 @@ def write_safety(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         if ql["failures_total"].mean
         else float("nan")
     )
-    ok_cut = cut >= 0.9
-    ok_reward = safe["final_reward"].mean >= ql["final_reward"].mean - ql["final_reward"].half_width
-    checks = [
-        f"SafeExploration cuts cumulative physical failures by {cut:.1%} against QL "
-        f"(target >= 90%): {'met' if ok_cut else 'NOT met'}",
-        f"final reward with SafeExploration {safe['final_reward']} vs QL {ql['final_reward']}: "
-        f"{'not lower' if ok_reward else 'LOWER'}",
-    ]
+    checks = _safety_checks(summary, labels[2], cut, preset=p["name"])
     ql_audit, safe_audit = _audit(summary, "QL"), _audit(summary, labels[2])
     if ql_audit is not None and safe_audit is not None:
         left = safe["failures_total"].mean
