@@ -171,6 +171,10 @@ def test_presets_keep_the_hard_road_harder_than_the_trials() -> None:
     assert ap_figures.PRESETS["paper"].seeds >= metrics.MIN_SEEDS_TO_DECIDE
 
 
+QL_VARIANT = {"algorithm": "ql", "n_trials": 1}
+SAFE_VARIANT = {"algorithm": "dteql", "n_trials": 5}
+
+
 @pytest.mark.parametrize(
     ("safe_failures", "verdict"), [(5.0, metrics.MET), (20.0, metrics.NOT_MET), (10.0, None)]
 )
@@ -184,12 +188,11 @@ def test_safety_targets_are_judged_on_paired_seeds(
     for s in range(5):
         wobble = (s - 2) * 0.5
         runs.append({"label": "QL", "seed": s, "episode_failures": [60.0, 40.0],
-                     "episode_return": [0.0, 10.0 + s]})  # fmt: skip
+                     "episode_return": [0.0, 10.0 + s], "variant": QL_VARIANT})  # fmt: skip
         runs.append({"label": "safe", "seed": s, "episode_failures": [safe_failures + wobble],
-                     "episode_return": [0.0, 11.0 + s]})  # fmt: skip
-    checks = ap_figures._safety_checks(
-        {"runs": runs}, "safe", 1 - safe_failures / 100, preset="paper"
-    )
+                     "episode_return": [0.0, 11.0 + s], "variant": SAFE_VARIANT})  # fmt: skip
+    summary = {"runs": runs, "preset": {"name": "paper", "window": 1}}
+    checks = ap_figures._safety_checks(summary, "safe", 1 - safe_failures / 100)
     cut = 1 - safe_failures / 100
     assert checks[0].startswith(
         f"SafeExploration cuts cumulative physical failures by {cut:.1%} against QL (per seed, "

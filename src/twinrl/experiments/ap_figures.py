@@ -11,7 +11,6 @@ with :class:`~twinrl.assists.SafeExploration`. Both share one set of runs (of th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -293,29 +292,24 @@ def _episodes_cell(times: list[int | None], budget: int) -> str:
     return f"{ap_metrics.episodes_text(times, budget)} ({span}{len(reached)}/{len(times)} seeds)"
 
 
-def _safety_checks(summary: dict[str, Any], safe: str, cut: float, *, preset: str) -> list[str]:
+def _safety_checks(summary: dict[str, Any], safe: str, cut: float) -> list[str]:
     """The two targets of SafeExploration against QL, judged on paired per-seed estimates with
     :func:`metrics.verdict` (so fewer than 5 seeds decide nothing): the per-seed cut of cumulative
-    physical failures against 90%, and the per-seed final-reward difference against 0."""
-
-    def per_seed(label: str, value: Callable[[dict[str, Any]], float]) -> dict[int, float]:
-        return {r["seed"]: value(r) for r in summary["runs"] if r["label"] == label}
-
-    fails = {lb: per_seed(lb, lambda r: float(np.sum(r["episode_failures"])))
-             for lb in ("QL", safe)}  # fmt: skip
-    finals = {lb: per_seed(lb, lambda r: ap_metrics.final_reward(r["episode_return"]))
-              for lb in ("QL", safe)}  # fmt: skip
-    seeds = sorted(set(fails["QL"]) & set(fails[safe]))
-    cuts = metrics.mean_ci([1 - fails[safe][s] / fails["QL"][s] for s in seeds
-                            if fails["QL"][s] > 0])  # fmt: skip
-    gain = metrics.mean_ci([finals[safe][s] - finals["QL"][s] for s in seeds])
+    physical failures against 90%, and the final-reward difference of
+    :func:`ap_metrics.paired_outcomes` against 0."""
+    p = summary["preset"]
+    fails = {lb: {r["seed"]: float(np.sum(r["episode_failures"])) for r in summary["runs"]
+                  if r["label"] == lb} for lb in ("QL", safe)}  # fmt: skip
+    cuts = metrics.mean_ci([1 - fails[safe][s] / n for s, n in sorted(fails["QL"].items())
+                            if s in fails[safe] and n > 0])  # fmt: skip
+    gain = ap_metrics.paired_outcomes(summary["runs"], window=p["window"])[safe]["final_minus_ql"]
     return [
         f"SafeExploration cuts cumulative physical failures by {cut:.1%} against QL (per seed, "
         f"paired: {cuts.mean:.1%} ± {cuts.half_width:.1%}; target >= 90%): "
-        + ap_metrics.decided(metrics.verdict(cuts, 0.9), cuts.n, preset=preset),
+        + ap_metrics.decided(metrics.verdict(cuts, 0.9), cuts.n, preset=p["name"]),
         f"final reward with SafeExploration - QL = {gain.mean:+.4g} ± {gain.half_width:.2g} "
         "(paired; target: at least as high): "
-        + ap_metrics.decided(metrics.verdict(gain, 0.0), gain.n, preset=preset),
+        + ap_metrics.decided(metrics.verdict(gain, 0.0), gain.n, preset=p["name"]),
     ]
 
 
@@ -356,7 +350,7 @@ def write_safety(summary: dict[str, Any], out: Path) -> dict[str, Any]:
         if ql["failures_total"].mean
         else float("nan")
     )
-    checks = _safety_checks(summary, labels[2], cut, preset=p["name"])
+    checks = _safety_checks(summary, labels[2], cut)
     ql_audit, safe_audit = _audit(summary, "QL"), _audit(summary, labels[2])
     if ql_audit is not None and safe_audit is not None:
         left = safe["failures_total"].mean
