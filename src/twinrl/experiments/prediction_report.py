@@ -89,8 +89,7 @@ def _exploratory_lines(rows: list[dict[str, Any]]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = " | ".join(f"{r[k]['mean']:+.3f} ± {r[k]['ci95']:.3f} ({r[k]['verdict']})"
-                           for k in (pred.PRIMARY, "greedy"))  # fmt: skip
+        cells = " | ".join(_diff(r, k) for k in (pred.PRIMARY, "greedy"))
         lines.append(f"| {r['id']} | {r['expectation']} | {r['cell']} | {r['a']} - {r['b']} | "
                      f"{cells} |")  # fmt: skip
     return [*lines, "", "Here *met* only says the interval lies above 0 (*NOT met*: below).", ""]
